@@ -1,0 +1,131 @@
+"""Checks every candidate must pass before it is ranked.
+
+A candidate that fails is never dropped silently: ``check_candidates`` returns a reason
+for it, and the app lists it under "filtered". Lengths are grapheme clusters (an emoji
+ZWJ family is one character) and the payload budget is UTF-8 bytes.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import regex
+
+from pushgen_core.taxonomy import ChannelProfile
+from pushgen_core.text import grapheme_len, normalize, utf8_len
+
+NEAR_DUPLICATE_SIMILARITY = 0.8
+_GRAPHEME = regex.compile(r"\X")
+_REPEATED_RUN = regex.compile(r"(\X{1,8}?)\1{4,}")
+_REPEATED_WORD = regex.compile(
+    r"(?<![\p{L}\p{N}])([\p{L}\p{N}]+)(?:[^\p{L}\p{N}]+\1(?![\p{L}\p{N}])){2,}",
+    regex.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The outcome of the checks for one candidate; ``reason`` is empty when it passed."""
+
+    reason: str = ""
+
+    @property
+    def passed(self) -> bool:
+        return not self.reason
+
+
+def char_ngrams(text: str, n: int = 3) -> set[str]:
+    """Grapheme n-grams of the normalised text (works for CJK text without spaces)."""
+    graphemes = _GRAPHEME.findall(normalize(text))
+    if len(graphemes) < n:
+        return {"".join(graphemes)} if graphemes else set()
+    return {"".join(graphemes[i : i + n]) for i in range(len(graphemes) - n + 1)}
+
+
+def similarity(first: str, second: str) -> float:
+    """Jaccard similarity of grapheme trigrams, 0 to 1."""
+    a, b = char_ngrams(first), char_ngrams(second)
+    if not a or not b:
+        return 0.0
+    return len(a & b) / len(a | b)
+
+
+def is_degenerate(text: str) -> bool:
+    """True for runaway repetition: "!!!!!", "hahahahaha", "the the the"."""
+    if _REPEATED_RUN.search(text) or _REPEATED_WORD.search(text):
+        return True
+    graphemes = _GRAPHEME.findall(normalize(text))
+    if len(graphemes) >= 24:
+        trigrams = [tuple(graphemes[i : i + 3]) for i in range(len(graphemes) - 2)]
+        return len(set(trigrams)) / len(trigrams) < 0.4
+    return False
+
+
+def _banned_pattern(term: str) -> re.Pattern[str]:
+    escaped = re.escape(normalize(term))
+    if term.isascii():
+        return re.compile(rf"(?<!\w){escaped}(?!\w)")
+    return re.compile(escaped)
+
+
+def find_banned(text: str, banned_terms: Sequence[str]) -> str | None:
+    """The first banned term in ``text`` (case-insensitive, whole words), or None."""
+    normalized = normalize(text)
+    for term in banned_terms:
+        if term.strip() and _banned_pattern(term).search(normalized):
+            return term
+    return None
+
+
+def check_text(
+    title: str, body: str, channel: ChannelProfile, banned_terms: Sequence[str]
+) -> str:
+    """The reason one title + body fails its channel's rules, or "" when it passes."""
+    if not title.strip() and not body.strip():
+        return "empty"
+    if not title.strip():
+        return "no title"
+    if not body.strip():
+        return "no body"
+    title_len, body_len = grapheme_len(title), grapheme_len(body)
+    if title_len > channel.title_max:
+        return f"title too long ({title_len}/{channel.title_max} characters)"
+    if body_len > channel.body_max:
+        return f"body too long ({body_len}/{channel.body_max} characters)"
+    payload = utf8_len(title) + utf8_len(body)
+    if payload > channel.payload_bytes:
+        return f"payload too large ({payload}/{channel.payload_bytes} UTF-8 bytes)"
+    if is_degenerate(title) or is_degenerate(body):
+        return "degenerate repetition"
+    banned = find_banned(f"{title}\n{body}", banned_terms)
+    if banned:
+        return f"banned term '{banned}'"
+    return ""
+
+
+def check_candidates(
+    texts: Sequence[tuple[str, str]],
+    channel: ChannelProfile,
+    banned_terms: Sequence[str],
+    near_duplicate_similarity: float = NEAR_DUPLICATE_SIMILARITY,
+) -> list[Verdict]:
+    """One verdict per ``(title, body)``, in order; later copies lose to earlier ones."""
+    verdicts: list[Verdict] = []
+    kept: list[tuple[int, str]] = []
+    for index, (title, body) in enumerate(texts):
+        reason = check_text(title, body, channel, banned_terms)
+        if not reason:
+            combined = f"{title}\n{body}"
+            for kept_index, kept_text in kept:
+                if normalize(kept_text) == normalize(combined):
+                    reason = f"duplicate of candidate {kept_index + 1}"
+                    break
+                if similarity(kept_text, combined) >= near_duplicate_similarity:
+                    reason = f"near-duplicate of candidate {kept_index + 1}"
+                    break
+            if not reason:
+                kept.append((index, combined))
+        verdicts.append(Verdict(reason))
+    return verdicts

@@ -1,0 +1,108 @@
+import pytest
+
+from pushgen_core.filters import (
+    check_candidates,
+    check_text,
+    find_banned,
+    is_degenerate,
+    similarity,
+)
+from pushgen_core.taxonomy import ChannelProfile
+
+IOS = ChannelProfile("ios", "iOS", title_max=10, body_max=20, payload_bytes=60)
+BANNED = ("click here", "免费")
+FAMILY = "👨‍👩‍👧‍👦"
+
+
+def reason(title, body, channel=IOS):
+    return check_text(title, body, channel, BANNED)
+
+
+def test_within_limits_passes():
+    assert reason("Dog saves", "A boy at the lake.") == ""
+
+
+def test_limits_count_graphemes_not_code_points():
+    # "Team 👨‍👩‍👧‍👦 fun" is 10 characters but 16 code points
+    wide = ChannelProfile("x", "x", 10, 20, 10_000)
+    assert len("Team " + FAMILY + " fun") == 16
+    assert reason("Team " + FAMILY + " fun", "ok", wide) == ""
+    assert reason("Team " + FAMILY + " fun!", "ok", wide) == (
+        "title too long (11/10 characters)"
+    )
+
+
+def test_cjk_body_over_limit():
+    assert reason("东京", "东" * 21) == "body too long (21/20 characters)"
+
+
+def test_payload_budget_counts_utf8_bytes():
+    # 3 families = 3 characters but 75 bytes, over a 60-byte payload
+    assert reason("Hi", FAMILY * 3) == "payload too large (77/60 UTF-8 bytes)"
+
+
+@pytest.mark.parametrize(
+    ("title", "body", "expected"),
+    [("", "", "empty"), ("  ", "Body", "no title"), ("Title", " ", "no body")],
+)
+def test_empty_parts(title, body, expected):
+    assert reason(title, body) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["Wow!!!!!!!!", "hahahahahaha", "the the the end", "😂😂😂😂😂😂", "好好好好好好"],
+)
+def test_degenerate_repetition(text):
+    assert is_degenerate(text)
+
+
+@pytest.mark.parametrize(
+    "text", ["Dog saves boy!", "Meet the team", "東京オリンピック開幕", "Nice 👍🏽"]
+)
+def test_normal_text_is_not_degenerate(text):
+    assert not is_degenerate(text)
+
+
+def test_degenerate_candidate_is_filtered():
+    assert reason("Wow", "!!!!!!!!") == "degenerate repetition"
+
+
+def test_banned_terms_whole_words_case_insensitive_and_cjk():
+    assert find_banned("CLICK HERE now", BANNED) == "click here"
+    assert find_banned("Clickhere", BANNED) is None
+    assert find_banned("今天免费送", BANNED) == "免费"
+    assert reason("Free", "Click here!") == "banned term 'click here'"
+
+
+def test_duplicates_and_near_duplicates_point_to_the_first():
+    channel = ChannelProfile("a", "Android", 65, 240, 600)
+    texts = [
+        ("Dog saves boy at lake", "Max the retriever swam out on Sunday."),
+        ("Dog saves boy at lake", "Max the retriever swam out on Sunday."),
+        ("Dog saves boy at lake!", "Max the retriever swam out on Sunday"),
+        (
+            "Dog saves boy at lake",
+            "Max the retriever swam out on Sunday.",
+        ),
+        ("A chef opens a bakery", "Fresh bread every morning from 6 am."),
+    ]
+    verdicts = check_candidates(texts, channel, ())
+    assert [v.reason for v in verdicts] == [
+        "",
+        "duplicate of candidate 1",
+        "near-duplicate of candidate 1",
+        "duplicate of candidate 1",
+        "",
+    ]
+
+
+def test_near_duplicate_works_without_spaces():
+    assert similarity("東京で犬が少年を救助した", "東京で犬が少年を救助した!") > 0.8
+    assert similarity("東京で犬が少年を救助した", "大阪のパン屋が開店") < 0.2
+
+
+def test_every_candidate_gets_a_verdict_in_order():
+    texts = [("", ""), ("Ok", "Fine"), ("x" * 11, "y")]
+    verdicts = check_candidates(texts, IOS, BANNED)
+    assert [v.passed for v in verdicts] == [False, True, False]

@@ -1,0 +1,69 @@
+import pytest
+
+from pushgen_core.parsing import parse_candidate
+
+CASES = [
+    (
+        "Title: Dog saves boy\nBody: It happened at the lake.",
+        ("Dog saves boy", "It happened at the lake."),
+    ),
+    (
+        'Title: "Dog saves boy"\nBody: "It happened at the lake."',
+        ("Dog saves boy", "It happened at the lake."),
+    ),
+    (
+        "**Title:** Dog saves boy\n**Body:** It happened at the lake.",
+        ("Dog saves boy", "It happened at the lake."),
+    ),
+    (
+        "Sure! Here's a push notification:\n\nTitle: Dog saves boy\nBody: At the lake.",
+        ("Dog saves boy", "At the lake."),
+    ),
+    (
+        "Headline: Dog saves boy\nMessage: At the lake.",
+        ("Dog saves boy", "At the lake."),
+    ),
+    (
+        "Title: Dog saves boy\nBody: At the lake.<|im_end|>\n<|im_start|>assistant\nTitle: x",
+        ("Dog saves boy", "At the lake."),
+    ),
+    (
+        "Dog saves boy\nIt happened at the lake.",
+        ("Dog saves boy", "It happened at the lake."),
+    ),
+    (
+        "Dog saves boy. It happened at the lake.",
+        ("Dog saves boy.", "It happened at the lake."),
+    ),
+    ("Body: It happened at the lake.", ("", "It happened at the lake.")),
+    (
+        "Title: 東京で犬が少年を救助\nBody: 日曜日の湖での出来事。",
+        ("東京で犬が少年を救助", "日曜日の湖での出来事。"),
+    ),
+    (
+        "Title: Family day 👨‍👩‍👧‍👦\nBody: Tickets inside 🎟️",
+        ("Family day 👨‍👩‍👧‍👦", "Tickets inside 🎟️"),
+    ),
+    (
+        "Title: Dog saves boy\nBody: It happened\nat the lake.",
+        ("Dog saves boy", "It happened at the lake."),
+    ),
+    (
+        "1. Title: Dog saves boy\n2. Body: At the lake.",
+        ("Dog saves boy", "At the lake."),
+    ),
+    (
+        "Title: Dog saves boy\n\nAt the lake on Sunday.",
+        ("Dog saves boy", "At the lake on Sunday."),
+    ),
+]
+
+
+@pytest.mark.parametrize(("raw", "expected"), CASES)
+def test_parse_candidate(raw, expected):
+    assert parse_candidate(raw) == expected
+
+
+@pytest.mark.parametrize("raw", ["", "   \n  ", "<|im_end|>", None])
+def test_nothing_usable_gives_empty_texts(raw):
+    assert parse_candidate(raw) == ("", "")

@@ -18,6 +18,7 @@ from pushgen_core.text import grapheme_len, normalize, utf8_len
 
 NEAR_DUPLICATE_SIMILARITY = 0.8
 _GRAPHEME = regex.compile(r"\X")
+_PLACEHOLDER = regex.compile(r"\[[^\]]{0,40}\]|\{[^}]{0,40}\}|<[^>]{0,40}>")
 _REPEATED_RUN = regex.compile(r"(\X{1,8}?)\1{4,}")
 _REPEATED_WORD = regex.compile(
     r"(?<![\p{L}\p{N}])([\p{L}\p{N}]+)(?:[^\p{L}\p{N}]+\1(?![\p{L}\p{N}])){2,}",
@@ -79,8 +80,32 @@ def find_banned(text: str, banned_terms: Sequence[str]) -> str | None:
     return None
 
 
+def has_placeholder(text: str) -> bool:
+    """True for template leftovers: "[Name]", "{title}", "<item>", or only dots."""
+    if _PLACEHOLDER.search(text):
+        return True
+    return not any(ch.isalnum() for ch in text)
+
+
+def copies_example(title: str, body: str, examples: Sequence[str]) -> bool:
+    """True when the title or body repeats one of the prompt's example texts."""
+    title, body = normalize(title), normalize(body)
+    for example in examples:
+        example = normalize(example)
+        if not example:
+            continue
+        for part in (title, body):
+            if example in part or (part and similarity(part, example) >= 0.7):
+                return True
+    return False
+
+
 def check_text(
-    title: str, body: str, channel: ChannelProfile, banned_terms: Sequence[str]
+    title: str,
+    body: str,
+    channel: ChannelProfile,
+    banned_terms: Sequence[str],
+    examples: Sequence[str] = (),
 ) -> str:
     """The reason one title + body fails its channel's rules, or "" when it passes."""
     if not title.strip() and not body.strip():
@@ -99,6 +124,10 @@ def check_text(
         return f"payload too large ({payload}/{channel.payload_bytes} UTF-8 bytes)"
     if is_degenerate(title) or is_degenerate(body):
         return "degenerate repetition"
+    if has_placeholder(title) or has_placeholder(body):
+        return "placeholder text"
+    if copies_example(title, body, examples):
+        return "copies a prompt example"
     banned = find_banned(f"{title}\n{body}", banned_terms)
     if banned:
         return f"banned term '{banned}'"
@@ -109,13 +138,18 @@ def check_candidates(
     texts: Sequence[tuple[str, str]],
     channel: ChannelProfile,
     banned_terms: Sequence[str],
+    examples: Sequence[str] = (),
     near_duplicate_similarity: float = NEAR_DUPLICATE_SIMILARITY,
 ) -> list[Verdict]:
-    """One verdict per ``(title, body)``, in order; later copies lose to earlier ones."""
+    """One verdict per ``(title, body)``, in order; later copies lose to earlier ones.
+
+    ``examples`` are the example texts shown in the prompt: a candidate that parrots
+    one is filtered, since it is not about the item.
+    """
     verdicts: list[Verdict] = []
     kept: list[tuple[int, str]] = []
     for index, (title, body) in enumerate(texts):
-        reason = check_text(title, body, channel, banned_terms)
+        reason = check_text(title, body, channel, banned_terms, examples)
         if not reason:
             combined = f"{title}\n{body}"
             for kept_index, kept_text in kept:

@@ -70,7 +70,8 @@ def parse_candidate(raw: str) -> tuple[str, str]:
         elif current == "body" and not body:
             body = value
         elif current == "body":
-            body = f"{body} {value}"  # the body wrapped onto a second line
+            current = None  # small models run on after the body: keep its first line
+            loose.append(value)
         else:
             loose.append(value)
     if title or body:

@@ -95,12 +95,17 @@ class GenerationResult:
 
 @dataclass(frozen=True)
 class GenerationOptions:
+    """How to sample and rank. While fewer than ``min_ranked`` candidates pass the
+    checks, another batch per style is written, up to ``max_rounds`` batches."""
+
     candidates_per_style: int = 8
     max_new_tokens: int = 48
     temperature: float = 0.9
     top_p: float = 0.95
     seed: int | None = None
     diversity: float = 0.3
+    min_ranked: int = 8
+    max_rounds: int = 3
 
     def validate(self) -> None:
         if not 1 <= self.candidates_per_style <= 64:
@@ -113,6 +118,10 @@ class GenerationOptions:
             raise InputError("top_p must be above 0 and at most 1.")
         if not 0.0 <= self.diversity <= 1.0:
             raise InputError("Diversity must be between 0 (score only) and 1.")
+        if self.min_ranked < 0 or not 1 <= self.max_rounds <= 10:
+            raise InputError(
+                "min_ranked must be 0 or more and max_rounds between 1 and 10."
+            )
 
 
 @dataclass(frozen=True)
@@ -204,35 +213,39 @@ class Pipeline:
         ranked = self.rank([replace(c) for c in result.ranked], diversity)
         return replace(result, ranked=ranked, reward_version=self.scorer.version)
 
-    def run(
-        self,
-        brief: Brief,
-        options: GenerationOptions | None = None,
-        on_progress: ProgressCallback | None = None,
-    ) -> GenerationResult:
-        options = options or GenerationOptions()
-        options.validate()
-        messages_by_style = self._messages(brief)
-        brief_id = brief.brief_id or uuid.uuid4().hex
-        report = on_progress or (lambda fraction, message: None)
+    def _example_texts(self, styles: tuple[str, ...]) -> tuple[str, ...]:
+        texts = []
+        for style_id in styles:
+            for example in self.catalog.taxonomy.style(style_id).examples:
+                texts += [example.title, example.body]
+        return tuple(texts)
 
-        # Generate
-        candidates: list[Candidate] = []
-        prompts: dict[str, str] = {}
+    def _generate_round(
+        self,
+        brief_id: str,
+        messages_by_style: dict[str, list[dict[str, str]]],
+        prompts: dict[str, str],
+        options: GenerationOptions,
+        round_index: int,
+        report: ProgressCallback,
+    ) -> list[Candidate]:
+        """One batch of sampled candidates per style."""
         styles = list(messages_by_style)
+        candidates = []
         for style_index, style_id in enumerate(styles):
-            messages = messages_by_style[style_id]
-            prompts[style_id] = self.generator.render_prompt(messages)
 
             def on_step(
                 step: int, total: int, index: int = style_index, name: str = style_id
             ) -> None:
                 done = (index + step / max(total, 1)) / len(styles)
-                report(0.9 * done, f"Writing {name} candidates ({step}/{total})")
+                overall = (round_index + done) / options.max_rounds
+                report(0.9 * overall, f"Writing {name} candidates ({step}/{total})")
 
-            seed = None if options.seed is None else options.seed + style_index
+            seed = None
+            if options.seed is not None:
+                seed = options.seed + round_index * len(styles) + style_index
             completions = self.generator.generate(
-                messages,
+                messages_by_style[style_id],
                 n=options.candidates_per_style,
                 max_new_tokens=options.max_new_tokens,
                 temperature=options.temperature,
@@ -253,17 +266,51 @@ class Pipeline:
                         prompt=prompts[style_id],
                     )
                 )
+        return candidates
 
-        # Filter
-        report(0.92, "Checking lengths, duplicates and banned terms")
+    def run(
+        self,
+        brief: Brief,
+        options: GenerationOptions | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> GenerationResult:
+        options = options or GenerationOptions()
+        options.validate()
+        messages_by_style = self._messages(brief)
+        brief_id = brief.brief_id or uuid.uuid4().hex
+        report = on_progress or (lambda fraction, message: None)
+
+        prompts = {
+            style_id: self.generator.render_prompt(messages)
+            for style_id, messages in messages_by_style.items()
+        }
         channel = self.catalog.channel(brief.channel)
-        verdicts = check_candidates(
-            [(c.title, c.body) for c in candidates], channel, self.catalog.banned_terms
-        )
-        passed, filtered = [], []
-        for candidate, verdict in zip(candidates, verdicts, strict=True):
-            candidate.filtered_reason = verdict.reason
-            (passed if verdict.passed else filtered).append(candidate)
+        examples = self._example_texts(brief.styles)
+
+        # Generate, filter, and write more while too few pass the checks
+        candidates: list[Candidate] = []
+        for round_index in range(options.max_rounds):
+            candidates += self._generate_round(
+                brief_id, messages_by_style, prompts, options, round_index, report
+            )
+            verdicts = check_candidates(
+                [(c.title, c.body) for c in candidates],
+                channel,
+                self.catalog.banned_terms,
+                examples,
+            )
+            for candidate, verdict in zip(candidates, verdicts, strict=True):
+                candidate.filtered_reason = verdict.reason
+            passed = [c for c in candidates if not c.filtered_reason]
+            if len(passed) >= options.min_ranked:
+                break
+            if round_index + 1 < options.max_rounds:
+                logger.info(
+                    "Only %d of %d candidates passed the checks; writing more",
+                    len(passed),
+                    len(candidates),
+                )
+        filtered = [c for c in candidates if c.filtered_reason]
 
         # Score and rank
         report(0.95, "Scoring with the reward model")

@@ -106,3 +106,47 @@ def test_every_candidate_gets_a_verdict_in_order():
     texts = [("", ""), ("Ok", "Fine"), ("x" * 11, "y")]
     verdicts = check_candidates(texts, IOS, BANNED)
     assert [v.passed for v in verdicts] == [False, True, False]
+
+
+@pytest.mark.parametrize(
+    ("title", "body"),
+    [
+        ("[Title]", "[Body]"),
+        ("Cher", "[Name] 2016/1/23"),
+        ("...", "Real body"),
+        ("Hello {name}", "Body"),
+        ("Title", "<item>"),
+    ],
+)
+def test_template_placeholders_are_filtered(title, body):
+    assert reason(title, body, ChannelProfile("a", "A", 65, 240, 600)) == (
+        "placeholder text"
+    )
+
+
+def test_parroting_a_prompt_example_is_filtered():
+    examples = (
+        "She waited 40 years for this call",
+        "And it's the reason 3,000 people visit every spring.",
+    )
+    wide = ChannelProfile("a", "A", 65, 240, 600)
+    assert (
+        check_text(
+            "She waited 40 years for this call", "A new story.", wide, (), examples
+        )
+        == "copies a prompt example"
+    )
+    assert (
+        check_text(
+            "65: The cure",
+            "And it's the reason 3,000 people visit every spring.",
+            wide,
+            (),
+            examples,
+        )
+        == "copies a prompt example"
+    )
+    assert (
+        check_text("A new cure at 65", "Doctors explain the trial.", wide, (), examples)
+        == ""
+    )

@@ -45,7 +45,7 @@ CASES = [
         ("Family day 👨‍👩‍👧‍👦", "Tickets inside 🎟️"),
     ),
     (
-        "Title: Dog saves boy\nBody: It happened\nat the lake.",
+        "Title: Dog saves boy\nBody: It happened at the lake.\nItem: The model ran on",
         ("Dog saves boy", "It happened at the lake."),
     ),
     (

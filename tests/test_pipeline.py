@@ -4,7 +4,7 @@ import pytest
 from pushgen_core.errors import ConfigError, InputError
 from pushgen_core.pipeline import GenerationOptions, Pipeline
 from pushgen_core.prompt import Brief
-from tests.conftest import FakeGenerator, FakeScorer
+from tests.conftest import DISTINCT_COMPLETIONS, FakeGenerator, FakeScorer
 
 BRIEF = Brief(
     description="Max the retriever pulled a boy from Lake Park on Sunday.",
@@ -54,7 +54,7 @@ def test_filtered_candidates_keep_their_reason(catalog):
     )
     result = Pipeline(generator, FakeScorer(), catalog).run(
         Brief("An item.", "news", ("curiosity",), channel="ios"),
-        GenerationOptions(candidates_per_style=4),
+        GenerationOptions(candidates_per_style=4, max_rounds=1),
     )
     assert result.ranked == []
     assert [c.filtered_reason for c in result.filtered] == [
@@ -149,3 +149,24 @@ def test_bad_briefs_say_what_to_fix(pipeline, brief, error, message):
 def test_bad_options_say_the_range(pipeline):
     with pytest.raises(InputError, match="between 1 and 64"):
         pipeline.run(BRIEF, GenerationOptions(candidates_per_style=0))
+
+
+def test_too_few_passing_candidates_triggers_another_round(catalog):
+    generator = FakeGenerator(
+        ["Title: [Title]\nBody: [Body]"] * 4 + DISTINCT_COMPLETIONS
+    )
+    pipeline = Pipeline(generator, FakeScorer(), catalog)
+    options = GenerationOptions(candidates_per_style=4, min_ranked=6, max_rounds=3)
+    result = pipeline.run(Brief("An item.", "news", ("curiosity",)), options)
+    # round 1: 4 placeholders; round 2: 4 good; round 3: 4 good -> 8 >= 6
+    assert len(generator.calls) == 3
+    assert len(result.ranked) == 8
+    assert [c.filtered_reason for c in result.filtered] == ["placeholder text"] * 4
+
+
+def test_rounds_stop_at_max_rounds(catalog):
+    generator = FakeGenerator(["Title: [Title]\nBody: [Body]"])
+    pipeline = Pipeline(generator, FakeScorer(), catalog)
+    options = GenerationOptions(candidates_per_style=2, min_ranked=8, max_rounds=2)
+    result = pipeline.run(Brief("An item.", "news", ("curiosity",)), options)
+    assert len(generator.calls) == 2 and len(result.filtered) == 4

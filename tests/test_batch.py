@@ -1,0 +1,131 @@
+import csv
+import json
+
+import pytest
+
+from pushgen_core.__main__ import main
+from pushgen_core.batch import OUTPUT_COLUMNS, run_batch
+from pushgen_core.errors import InputError
+from pushgen_core.pipeline import GenerationOptions
+
+OPTIONS = GenerationOptions(candidates_per_style=4, diversity=0)
+
+
+def write_items(path, rows, header="item_id,description,category,style"):
+    with open(path, "w", encoding="utf-8", newline="") as handle:
+        handle.write(header + "\n")
+        for row in rows:
+            csv.writer(handle).writerow(row)
+    return path
+
+
+def test_batch_writes_ranked_rows_and_reports_bad_rows(pipeline, tmp_path):
+    items = write_items(
+        tmp_path / "items.csv",
+        [
+            ("a1", "Max the dog saved a boy.", "news", "curiosity"),
+            ("", "No id here.", "news", "curiosity"),
+            ("a3", "A new phone.", "weather", "curiosity"),
+            ("a4", "", "news", "curiosity"),
+            ("a5", "A bakery opens.", "food", "question;humour"),
+            ("a1", "Duplicate id.", "news", "curiosity"),
+            ("a7", "A phone.", "tech", "shouting"),
+        ],
+    )
+    out = tmp_path / "out.jsonl"
+    report = run_batch(pipeline, items, out, OPTIONS)
+    assert [(e.row, e.message.split(" (")[0]) for e in report.errors] == [
+        (3, "item_id is empty"),
+        (4, "unknown category 'weather'"),
+        (5, "description is empty"),
+        (7, "item_id 'a1' appears twice"),
+        (8, "unknown style(s) shouting"),
+    ]
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert report.items_done == 2
+    assert {row["item_id"] for row in rows} == {"a1", "a5"}
+    assert set(rows[0]) == set(OUTPUT_COLUMNS)
+    a5 = [row for row in rows if row["item_id"] == "a5"]
+    assert {row["style"] for row in a5} == {"question", "humour"}
+    assert sorted(row["rank"] for row in a5) == list(range(1, len(a5) + 1))
+    assert all(row["score"] is not None and row["reward_version"] for row in rows)
+
+
+def test_batch_csv_output_and_defaults(pipeline, tmp_path):
+    items = write_items(
+        tmp_path / "items.csv", [("x1", "A dog.")], header="item_id,description"
+    )
+    out = tmp_path / "out.csv"
+    report = run_batch(
+        pipeline,
+        items,
+        out,
+        OPTIONS,
+        default_category="news",
+        default_styles=("curiosity",),
+    )
+    rows = list(csv.DictReader(out.open(encoding="utf-8")))
+    assert report.errors == []
+    assert rows[0]["category"] == "news" and rows[0]["rank"] == "1"
+
+
+def test_semicolon_file_with_bom_is_read(pipeline, tmp_path):
+    path = tmp_path / "items.csv"
+    path.write_bytes(
+        "\ufeffitem_id;description;category;style\nz1;Ein Hund.;news;"
+        "curiosity\n".encode()
+    )
+    report = run_batch(pipeline, path, tmp_path / "out.jsonl", OPTIONS)
+    assert report.items_done == 1 and report.errors == []
+
+
+def test_missing_column_names_the_required_ones(pipeline, tmp_path):
+    items = write_items(tmp_path / "items.csv", [("1",)], header="id")
+    with pytest.raises(InputError, match="column\\(s\\) item_id, description missing"):
+        run_batch(pipeline, items, tmp_path / "out.jsonl", OPTIONS)
+
+
+def test_output_must_be_jsonl_or_csv(pipeline, tmp_path):
+    items = write_items(tmp_path / "items.csv", [("x1", "A dog.", "news", "curiosity")])
+    with pytest.raises(InputError, match="must end in .jsonl or .csv"):
+        run_batch(pipeline, items, tmp_path / "out.txt", OPTIONS)
+
+
+def test_cli_generate_runs_and_exits_1_on_bad_rows(
+    pipeline, tmp_path, monkeypatch, capsys
+):
+    monkeypatch.setattr(
+        "pushgen_core.services.build_pipeline", lambda settings: (pipeline, [])
+    )
+    items = write_items(
+        tmp_path / "items.csv",
+        [("x1", "A dog.", "news", "curiosity"), ("x2", "", "news", "curiosity")],
+    )
+    out = tmp_path / "out.jsonl"
+    code = main(
+        ["generate", "--items", str(items), "--out", str(out), "--candidates", "3"]
+    )
+    captured = capsys.readouterr()
+    assert code == 1
+    assert "row 3: description is empty" in captured.err
+    assert "1 items, 3 candidates written" in captured.out
+    assert len(out.read_text().splitlines()) == 3
+
+
+def test_cli_missing_items_file_is_an_error_message(
+    pipeline, tmp_path, monkeypatch, capsys
+):
+    monkeypatch.setattr(
+        "pushgen_core.services.build_pipeline", lambda settings: (pipeline, [])
+    )
+    code = main(
+        [
+            "generate",
+            "--items",
+            str(tmp_path / "nope.csv"),
+            "--out",
+            str(tmp_path / "o.jsonl"),
+        ]
+    )
+    assert code == 2
+    assert "error: The items file" in capsys.readouterr().err

@@ -32,6 +32,8 @@ def _generate(args: argparse.Namespace) -> int:
         top_p=args.top_p,
         seed=args.seed,
         diversity=args.diversity,
+        min_ranked=args.min_ranked,
+        max_rounds=args.max_rounds,
     )
     options.validate()
     print("Loading the generator and the reward model...", file=sys.stderr)
@@ -120,6 +122,15 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--seed", type=int, default=None)
     generate.add_argument(
         "--diversity", type=float, default=0.3, help="0 = rank by score alone"
+    )
+    generate.add_argument(
+        "--min-ranked",
+        type=int,
+        default=8,
+        help="write more candidates while fewer than this pass the checks (8)",
+    )
+    generate.add_argument(
+        "--max-rounds", type=int, default=3, help="at most this many batches (3)"
     )
     generate.add_argument(
         "--include-filtered",

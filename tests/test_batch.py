@@ -103,7 +103,17 @@ def test_cli_generate_runs_and_exits_1_on_bad_rows(
     )
     out = tmp_path / "out.jsonl"
     code = main(
-        ["generate", "--items", str(items), "--out", str(out), "--candidates", "3"]
+        [
+            "generate",
+            "--items",
+            str(items),
+            "--out",
+            str(out),
+            "--candidates",
+            "3",
+            "--min-ranked",
+            "3",
+        ]
     )
     captured = capsys.readouterr()
     assert code == 1

@@ -1,10 +1,15 @@
 """PushGen: write push notifications with a local LLM, rank them, review them."""
 
 import logging
+import os
 
-import streamlit as st
+# OpenMP threads that sleep instead of spinning: on a 2-core machine shared with other
+# processes, spinning threads made generation 10x slower. Must precede torch.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-import ui
+import streamlit as st  # noqa: E402
+
+import ui  # noqa: E402
 
 logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 st.set_page_config(page_title="PushGen", page_icon="🔔", layout="wide")

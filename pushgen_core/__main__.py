@@ -11,8 +11,12 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
+
+# Sleeping OpenMP threads: spinning ones starve each other on small machines
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from pushgen_core.config import Settings
 from pushgen_core.errors import PushGenError

@@ -124,54 +124,60 @@ def record(candidate, decision, **fields):
     st.toast(f"#{candidate.rank} {decision}" + ("" if created else " (updated)"))
 
 
-# Cards
-for candidate in result.ranked:
-    label = decided.get(candidate.candidate_id)
-    with st.container(border=True):
-        head, score = st.columns([5, 1])
-        head.markdown(
-            f"**#{candidate.rank} · {taxonomy.styles[candidate.style].name}**"
-            + (f" · :green[{label.decision}]" if label else "")
-        )
-        score.metric("Score", f"{candidate.score:.3f}", label_visibility="collapsed")
+# Cards, two per row
+rows = [result.ranked[i : i + 2] for i in range(0, len(result.ranked), 2)]
+for row in rows:
+    for column, candidate in zip(st.columns(2), row, strict=False):
+        label = decided.get(candidate.candidate_id)
         shown_title = label.title if label else candidate.title
         shown_body = label.body if label else candidate.body
-        st.markdown(f"#### {shown_title}")
-        st.write(shown_body)
-        st.caption(
-            f"{grapheme_len(shown_title)}/{channel.title_max} · "
-            f"{grapheme_len(shown_body)}/{channel.body_max} characters · "
-            f"score {candidate.score:.3f} by {result.reward_version}"
-        )
-        if not reviewer:
-            continue
-        accept, reject, edit = st.columns(3)
-        if accept.button("Accept", key=f"accept-{candidate.candidate_id}"):
-            record(candidate, "accepted")
-            st.rerun()
-        with reject.popover("Reject"):
-            reasons = st.multiselect(
-                "Why?", REJECT_REASONS, key=f"reasons-{candidate.candidate_id}"
+        with column.container(border=True):
+            status = f" · :green[**{label.decision}**]" if label else ""
+            st.markdown(
+                f"**#{candidate.rank}** · {taxonomy.styles[candidate.style].name} · "
+                f"score **{candidate.score:.3f}**{status}"
             )
-            if st.button("Confirm reject", key=f"reject-{candidate.candidate_id}"):
-                record(candidate, "rejected", reject_reasons=tuple(reasons))
-                st.rerun()
-        with edit.popover("Edit, then accept"):
-            new_title = st.text_input(
-                "Title", candidate.title, key=f"title-{candidate.candidate_id}"
-            )
-            new_body = st.text_area(
-                "Body", candidate.body, key=f"body-{candidate.candidate_id}"
-            )
+            st.markdown(f"##### {shown_title}")
+            st.write(shown_body)
             st.caption(
-                f"{grapheme_len(new_title)}/{channel.title_max} · "
-                f"{grapheme_len(new_body)}/{channel.body_max} characters"
+                f"{grapheme_len(shown_title)}/{channel.title_max} · "
+                f"{grapheme_len(shown_body)}/{channel.body_max} characters · "
+                f"reward model {result.reward_version}"
             )
-            if st.button("Save edit", key=f"edit-{candidate.candidate_id}"):
-                record(
-                    candidate, "edited", edited_title=new_title, edited_body=new_body
-                )
+            if not reviewer:
+                continue
+            accept, reject, edit = st.columns(3)
+            if accept.button("Accept", key=f"accept-{candidate.candidate_id}"):
+                record(candidate, "accepted")
                 st.rerun()
+            with reject.popover("Reject"):
+                reasons = st.multiselect(
+                    "Why?", REJECT_REASONS, key=f"reasons-{candidate.candidate_id}"
+                )
+                if st.button("Confirm reject", key=f"reject-{candidate.candidate_id}"):
+                    record(candidate, "rejected", reject_reasons=tuple(reasons))
+                    st.rerun()
+            with edit.popover("Edit"):
+                new_title = st.text_input(
+                    "Title", candidate.title, key=f"title-{candidate.candidate_id}"
+                )
+                new_body = st.text_area(
+                    "Body", candidate.body, key=f"body-{candidate.candidate_id}"
+                )
+                st.caption(
+                    f"{grapheme_len(new_title)}/{channel.title_max} · "
+                    f"{grapheme_len(new_body)}/{channel.body_max} characters"
+                )
+                if st.button(
+                    "Save edit and accept", key=f"edit-{candidate.candidate_id}"
+                ):
+                    record(
+                        candidate,
+                        "edited",
+                        edited_title=new_title,
+                        edited_body=new_body,
+                    )
+                    st.rerun()
 
 # Filtered
 if result.filtered:

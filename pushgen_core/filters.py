@@ -124,6 +124,8 @@ def check_text(
         return f"payload too large ({payload}/{channel.payload_bytes} UTF-8 bytes)"
     if is_degenerate(title) or is_degenerate(body):
         return "degenerate repetition"
+    if normalize(title) in normalize(body) or similarity(title, body) >= 0.8:
+        return "body repeats the title"
     if has_placeholder(title) or has_placeholder(body):
         return "placeholder text"
     if copies_example(title, body, examples):

@@ -150,3 +150,11 @@ def test_parroting_a_prompt_example_is_filtered():
         check_text("A new cure at 65", "Doctors explain the trial.", wide, (), examples)
         == ""
     )
+
+
+def test_body_that_repeats_the_title_is_filtered():
+    wide = ChannelProfile("a", "A", 65, 240, 600)
+    title = "35 People Attend 500 People in Japan"
+    assert check_text(title, title, wide, ()) == "body repeats the title"
+    assert check_text(title, title + " and more", wide, ()) == "body repeats the title"
+    assert check_text(title, "A festival in Osaka.", wide, ()) == ""

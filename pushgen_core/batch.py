@@ -9,6 +9,7 @@ item by item and flushed, so an interrupted run keeps what it finished.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import logging
 import re
@@ -37,6 +38,7 @@ OUTPUT_COLUMNS = (
     "filtered_reason",
 )
 _STYLE_SEPARATOR = re.compile(r"[;|]")
+_EXTRA = "\0extra"
 
 
 @dataclass(frozen=True)
@@ -61,7 +63,11 @@ def read_items(
     default_styles: tuple[str, ...],
     channel: str,
 ) -> tuple[list[tuple[int, Brief]], list[RowError]]:
-    """Briefs from an items CSV, with one RowError per bad row (row 2 = first data row)."""
+    """Briefs from an items CSV, with one RowError per bad row.
+
+    Row numbers are the file's line numbers (the header is line 1; a quoted value
+    spanning lines counts where its row ends).
+    """
     try:
         text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
@@ -72,12 +78,15 @@ def read_items(
         ) from None
     if not text.strip():
         raise InputError(f"The items file {path} is empty; it needs a header row.")
-    dialect = csv.excel
+    delimiter = ","
     try:
-        dialect = csv.Sniffer().sniff(text.splitlines()[0], delimiters=",;\t")
+        # Only the delimiter: quoting rules guessed from one line are unreliable
+        delimiter = csv.Sniffer().sniff(text.splitlines()[0], ",;\t").delimiter
     except csv.Error:
         pass
-    reader = csv.DictReader(text.splitlines(keepends=True), dialect=dialect)
+    reader = csv.DictReader(
+        io.StringIO(text, newline=""), delimiter=delimiter, restkey=_EXTRA
+    )
     columns = {name.strip() for name in reader.fieldnames or []}
     missing = [name for name in ("item_id", "description") if name not in columns]
     if missing:
@@ -88,7 +97,17 @@ def read_items(
         )
     briefs, errors = [], []
     seen_ids: set[str] = set()
-    for row_number, row in enumerate(reader, start=2):
+    for row in reader:
+        row_number = reader.line_num
+        if _EXTRA in row:
+            errors.append(
+                RowError(
+                    row_number,
+                    f"{len(row[_EXTRA])} more field(s) than the header; quote values "
+                    "that contain the delimiter",
+                )
+            )
+            continue
         row = {(key or "").strip(): (value or "").strip() for key, value in row.items()}
         item_id, description = row.get("item_id", ""), row.get("description", "")
         category = row.get("category") or default_category

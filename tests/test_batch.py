@@ -139,3 +139,19 @@ def test_cli_missing_items_file_is_an_error_message(
     )
     assert code == 2
     assert "error: The items file" in capsys.readouterr().err
+
+
+def test_quotes_newlines_and_extra_fields(pipeline, tmp_path):
+    path = tmp_path / "items.csv"
+    path.write_text(
+        "item_id,description,category,style\n"
+        'q1,"He said ""hi""\nand left, twice",news,curiosity\n'
+        "q2,too,many,fields,here\n"
+        "q3,A bakery.,food,question\n",
+        encoding="utf-8",
+    )
+    report = run_batch(pipeline, path, tmp_path / "out.jsonl", OPTIONS)
+    assert report.items_done == 2
+    assert [(e.row, e.message.split(";")[0]) for e in report.errors] == [
+        (4, "1 more field(s) than the header")
+    ]

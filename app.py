@@ -10,6 +10,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import streamlit as st  # noqa: E402
 
 import ui  # noqa: E402
+from pushgen_core.store import safe_url  # noqa: E402
 
 logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 st.set_page_config(page_title="PushGen", page_icon="🔔", layout="wide")
@@ -47,7 +48,7 @@ with st.sidebar:
         key=ui.CHANNEL_KEY,
     )
     st.caption(f"Model: `{settings.model}` · quantization: `{settings.quantization}`")
-    st.caption(f"Labels: `{settings.resolved_database_url}`")
+    st.caption(f"Labels: `{safe_url(settings.resolved_database_url)}`")
     st.caption(
         "Ranking helps, it does not decide: the reward model can favour clickbait or "
         "invented facts. Every notification needs a human reviewer."

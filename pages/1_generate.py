@@ -17,10 +17,10 @@ try:
     catalog = ui.catalog(key)
     store = ui.label_store(settings.resolved_database_url)
     pipeline = ui.pipeline(key)
+    channel = catalog.channel(ui.channel())
 except Exception as exc:
     ui.stop_with_error(exc)
 taxonomy = catalog.taxonomy
-channel = catalog.channel(ui.channel())
 
 # Brief
 with st.form("brief"):
@@ -99,6 +99,12 @@ if result.reward_version != pipeline.scorer.version:
     st.info(f"Rescored with the active reward model, {result.reward_version}.")
 for warning in result.warnings + ui.pipeline_warnings(key):
     st.warning(warning)
+if result.brief.channel != channel.id:
+    st.info(
+        f"These candidates were checked against the {result.brief.channel} limits. "
+        f"Press Generate again for {channel.name}."
+    )
+    channel = catalog.channel(result.brief.channel)
 st.subheader(f"{len(result.ranked)} ranked candidates")
 st.caption(
     f"Generator: {result.generator_model} · reward model: {result.reward_version} · "
@@ -112,16 +118,23 @@ with st.expander("Exact prompts sent to the model"):
 reviewer = ui.reviewer()
 if not reviewer:
     st.info("Enter your name in the sidebar to accept, reject or edit candidates.")
-decided = store.decisions_for_brief(result.brief_id, reviewer) if reviewer else {}
+try:
+    decided = store.decisions_for_brief(result.brief_id, reviewer) if reviewer else {}
+except Exception as exc:
+    ui.stop_with_error(exc)
 
 
-def record(candidate, decision, **fields):
+def record(candidate, decision, **fields) -> bool:
+    """Store a decision; on a problem show it where the reviewer clicked."""
     try:
-        _, created = decide(store, result, candidate, decision, reviewer, **fields)
+        _, created = decide(
+            store, result, candidate, decision, reviewer, catalog=catalog, **fields
+        )
     except PushGenError as exc:
         st.error(str(exc))
-        return
+        return False
     st.toast(f"#{candidate.rank} {decision}" + ("" if created else " (updated)"))
+    return True
 
 
 # Cards, two per row
@@ -148,15 +161,15 @@ for row in rows:
                 continue
             accept, reject, edit = st.columns(3)
             if accept.button("Accept", key=f"accept-{candidate.candidate_id}"):
-                record(candidate, "accepted")
-                st.rerun()
+                if record(candidate, "accepted"):
+                    st.rerun()
             with reject.popover("Reject"):
                 reasons = st.multiselect(
                     "Why?", REJECT_REASONS, key=f"reasons-{candidate.candidate_id}"
                 )
                 if st.button("Confirm reject", key=f"reject-{candidate.candidate_id}"):
-                    record(candidate, "rejected", reject_reasons=tuple(reasons))
-                    st.rerun()
+                    if record(candidate, "rejected", reject_reasons=tuple(reasons)):
+                        st.rerun()
             with edit.popover("Edit"):
                 new_title = st.text_input(
                     "Title", candidate.title, key=f"title-{candidate.candidate_id}"
@@ -171,13 +184,13 @@ for row in rows:
                 if st.button(
                     "Save edit and accept", key=f"edit-{candidate.candidate_id}"
                 ):
-                    record(
+                    if record(
                         candidate,
                         "edited",
                         edited_title=new_title,
                         edited_body=new_body,
-                    )
-                    st.rerun()
+                    ):
+                        st.rerun()
 
 # Filtered
 if result.filtered:

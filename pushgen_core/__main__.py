@@ -24,8 +24,8 @@ from pushgen_core.model_files import ModelNotInstalledError
 
 
 def _generate(args: argparse.Namespace) -> int:
-    from pushgen_core.batch import run_batch
-    from pushgen_core.pipeline import GenerationOptions
+    from pushgen_core.batch import plan_batch, run_batch
+    from pushgen_core.pipeline import Catalog, GenerationOptions
     from pushgen_core.services import build_pipeline
 
     settings = Settings.from_env()
@@ -40,7 +40,21 @@ def _generate(args: argparse.Namespace) -> int:
         max_rounds=args.max_rounds,
     )
     options.validate()
-    print("Loading the generator and the reward model...", file=sys.stderr)
+
+    # Check the options and the items before loading any model
+    plan = plan_batch(
+        Catalog.from_settings(settings),
+        Path(args.items),
+        Path(args.out),
+        args.channel,
+        args.category,
+        tuple(args.style or ()),
+    )
+    print(
+        f"{len(plan.briefs)} items to run, {len(plan.errors)} bad rows. Loading the "
+        "generator and the reward model...",
+        file=sys.stderr,
+    )
     pipeline, warnings = build_pipeline(settings)
     for warning in warnings:
         print(f"warning: {warning}", file=sys.stderr)
@@ -58,6 +72,7 @@ def _generate(args: argparse.Namespace) -> int:
         channel=args.channel,
         include_filtered=args.include_filtered,
         on_item=on_item,
+        plan=plan,
     )
     for error in report.errors:
         print(f"row {error.row}: {error.message}", file=sys.stderr)
@@ -87,6 +102,7 @@ def _export_labels(args: argparse.Namespace) -> int:
     if args.out == "-":
         sys.stdout.write(text)
     else:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(text, encoding="utf-8")
         print(f"{len(labels)} labels written to {args.out}")
     return 0
@@ -177,6 +193,10 @@ def main(argv: list[str] | None = None) -> int:
         return args.handler(args)
     except (PushGenError, ModelNotInstalledError) as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a file problem no command anticipated
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(f"error: {exc.strerror or exc}{where}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -14,10 +14,19 @@ from dataclasses import dataclass
 import regex
 
 from pushgen_core.taxonomy import ChannelProfile
-from pushgen_core.text import grapheme_len, normalize, utf8_len
+from pushgen_core.text import (
+    grapheme_len,
+    normalize,
+    skeleton,
+    strip_invisible,
+    utf8_len,
+)
 
 NEAR_DUPLICATE_SIMILARITY = 0.8
 _GRAPHEME = regex.compile(r"\X")
+# Control characters and bidi overrides, which can hide or reorder text
+_CONTROL = regex.compile(r"[\p{Cc}\u202a-\u202e\u2066-\u2069]")
+_FILLERS = str.maketrans("", "", "\u3164\u115f\u1160\uffa0\u2800")
 _PLACEHOLDER = regex.compile(r"\[[^\]]{0,40}\]|\{[^}]{0,40}\}|<[^>]{0,40}>")
 _REPEATED_RUN = regex.compile(r"(\X{1,8}?)\1{4,}")
 _REPEATED_WORD = regex.compile(
@@ -35,6 +44,11 @@ class Verdict:
     @property
     def passed(self) -> bool:
         return not self.reason
+
+
+def _visible(text: str) -> str:
+    """What a reader would see: no format characters, fillers or whitespace."""
+    return "".join(strip_invisible(text).translate(_FILLERS).split())
 
 
 def char_ngrams(text: str, n: int = 3) -> set[str]:
@@ -65,19 +79,39 @@ def is_degenerate(text: str) -> bool:
 
 
 def _banned_pattern(term: str) -> re.Pattern[str]:
-    escaped = re.escape(normalize(term))
+    # Apostrophes and spaces optional: "you wont believe", "100%free", "clickhere"
+    parts = []
+    for ch in skeleton(term):
+        if ch == "'":
+            parts.append("'?")
+        elif ch.isspace():
+            parts.append(r"\s*")
+        else:
+            parts.append(re.escape(ch))
+    pattern = "".join(parts)
     if term.isascii():
-        return re.compile(rf"(?<!\w){escaped}(?!\w)")
-    return re.compile(escaped)
+        return re.compile(rf"(?<!\w){pattern}(?!\w)")
+    return re.compile(pattern)
 
 
 def find_banned(text: str, banned_terms: Sequence[str]) -> str | None:
-    """The first banned term in ``text`` (case-insensitive, whole words), or None."""
-    normalized = normalize(text)
+    """The first banned term in ``text``, or None.
+
+    Matching is case-insensitive, on whole words, and sees through zero-width
+    characters, curly apostrophes, full-width letters and Cyrillic or Greek lookalikes.
+    """
+    visible = skeleton(text)
     for term in banned_terms:
-        if term.strip() and _banned_pattern(term).search(normalized):
+        if term.strip() and _banned_pattern(term).search(visible):
             return term
     return None
+
+
+def _repeats(title: str, body: str) -> bool:
+    """The body restates the title (a short title inside a body is fine)."""
+    if similarity(title, body) >= 0.8:
+        return True
+    return grapheme_len(title) >= 15 and normalize(title) in normalize(body)
 
 
 def has_placeholder(text: str) -> bool:
@@ -108,11 +142,14 @@ def check_text(
     examples: Sequence[str] = (),
 ) -> str:
     """The reason one title + body fails its channel's rules, or "" when it passes."""
-    if not title.strip() and not body.strip():
+    if _CONTROL.search(title) or _CONTROL.search(body):
+        return "control characters"
+    title_visible, body_visible = _visible(title), _visible(body)
+    if not title_visible and not body_visible:
         return "empty"
-    if not title.strip():
+    if not title_visible:
         return "no title"
-    if not body.strip():
+    if not body_visible:
         return "no body"
     title_len, body_len = grapheme_len(title), grapheme_len(body)
     if title_len > channel.title_max:
@@ -124,7 +161,7 @@ def check_text(
         return f"payload too large ({payload}/{channel.payload_bytes} UTF-8 bytes)"
     if is_degenerate(title) or is_degenerate(body):
         return "degenerate repetition"
-    if normalize(title) in normalize(body) or similarity(title, body) >= 0.8:
+    if _repeats(title, body):
         return "body repeats the title"
     if has_placeholder(title) or has_placeholder(body):
         return "placeholder text"

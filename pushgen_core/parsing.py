@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 
+MAX_LINE_CHARS = 1000
+_TURN_START = re.compile(r"^\s*<\|im_start\|>\s*(?:assistant|user|system)?\s*")
 _END_OF_TURN = re.compile(r"<\|im_end\|>|<\|endoftext\|>|<\|im_start\|>|</s>")
 _CHAT_ARTIFACT = re.compile(
     r"<\|[^|>]*\|>|</?s>|\[/?INST\]|^\s*(assistant|user|system)\s*:?\s*$",
@@ -20,9 +22,10 @@ _PREAMBLE = re.compile(
     r"(notification|push|message|one|it|:)[^\n]*\n",
     re.IGNORECASE,
 )
+# Matched against a stripped line without its bullet, so no two quantifiers overlap
 _LABEL = re.compile(
-    r"^\s*(?:[-*#>\d.)\s]*)\**\s*(title|headline|heading|subject|body|message|text|"
-    r"content|description|notification|push)\s*\**\s*[:：\-–]\s*\**\s*(.*)$",
+    r"^[*_]*(title|headline|heading|subject|body|message|text|content|description|"
+    r"notification|push)[*_]* ?[:：\-–][*_]* *(.*)$",
     re.IGNORECASE,
 )
 _TITLE_LABELS = {"title", "headline", "heading", "subject"}
@@ -45,7 +48,8 @@ def _clean_line(line: str) -> str:
 
 def parse_candidate(raw: str) -> tuple[str, str]:
     """``(title, body)`` from one model completion; either may be empty."""
-    text = _END_OF_TURN.split(raw or "", maxsplit=1)[0]
+    text = _TURN_START.sub("", raw or "", count=1)
+    text = _END_OF_TURN.split(text, maxsplit=1)[0]
     text = _CHAT_ARTIFACT.sub("", text)
     text = _PREAMBLE.sub("", text, count=1)
 
@@ -53,6 +57,7 @@ def parse_candidate(raw: str) -> tuple[str, str]:
     title, body, loose = "", "", []
     current = None
     for line in text.splitlines():
+        line = _BULLET.sub("", line.strip()[:MAX_LINE_CHARS])
         match = _LABEL.match(line)
         if match:
             field, value = match.group(1).lower(), _clean_line(match.group(2))

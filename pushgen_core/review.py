@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pushgen_core.pipeline import Candidate, GenerationResult
+from pushgen_core.errors import InputError
+from pushgen_core.filters import check_text
+from pushgen_core.pipeline import Candidate, Catalog, GenerationResult
 from pushgen_core.store import Label, LabelInput, LabelStore
 
 
@@ -13,17 +15,31 @@ def decide(
     decision: str,
     reviewer: str,
     *,
+    catalog: Catalog | None = None,
     reject_reasons: tuple[str, ...] = (),
     edited_title: str | None = None,
     edited_body: str | None = None,
 ) -> tuple[Label, bool]:
-    """Record accept, reject or edit-then-accept; the original text is kept on edits."""
+    """Record accept, reject or edit-then-accept; the original text is kept on edits.
+
+    With a ``catalog``, an edit must pass the same checks as generated candidates
+    (channel limits, banned terms), so labels never teach the reward model that an
+    over-long or banned text wins.
+    """
     title, body = candidate.title, candidate.body
     original_title = original_body = None
     if decision == "edited":
         title = (edited_title or "").strip()
         body = (edited_body or "").strip()
         original_title, original_body = candidate.title, candidate.body
+        if catalog is not None:
+            channel = catalog.channel(result.brief.channel)
+            reason = check_text(title, body, channel, catalog.banned_terms)
+            if reason:
+                raise InputError(
+                    f"The edited text fails a check ({reason}). Fix the text, or "
+                    "reject the candidate instead."
+                )
     return store.record(
         LabelInput(
             candidate_id=candidate.candidate_id,

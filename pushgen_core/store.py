@@ -21,7 +21,7 @@ import io
 import json
 import logging
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -34,10 +34,17 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     event,
+    inspect,
     select,
 )
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import ArgumentError, DatabaseError, IntegrityError
+from sqlalchemy.exc import (
+    ArgumentError,
+    DatabaseError,
+    IntegrityError,
+    OperationalError,
+    SQLAlchemyError,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from pushgen_core.errors import InputError, PushGenError
@@ -177,6 +184,15 @@ def validate_label(label: LabelInput) -> None:
         raise InputError(
             f"Unknown decision '{label.decision}'; use one of {', '.join(DECISIONS)}."
         )
+    for name in ("title", "body", "reviewer", "item_text", "original_title"):
+        value = getattr(label, name) or ""
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InputError(
+                f"The {name.replace('_', ' ')} contains characters that are not valid "
+                "Unicode text; retype or paste it again."
+            ) from None
     if not label.candidate_id or not label.brief_id:
         raise InputError("A label needs the candidate_id and brief_id it belongs to.")
     if label.decision == "edited":
@@ -207,26 +223,42 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
+def safe_url(url: str) -> str:
+    """``url`` with its password masked, for messages and the UI."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "(invalid URL)"
+
+
 def create_store_engine(url: str) -> Engine:
     """An engine for ``url``; SQLite files get their folder, WAL and a busy timeout."""
     try:
         parsed = make_url(url)
-    except ArgumentError as exc:
+    except ArgumentError:
         raise StoreError(
-            f"The database URL '{url}' is not valid ({exc}). Set PUSHGEN_DATABASE_URL "
-            "to a SQLAlchemy URL such as sqlite:////path/labels.db."
+            "The database URL is not a valid SQLAlchemy URL. Set PUSHGEN_DATABASE_URL "
+            "to one such as sqlite:////path/labels.db."
         ) from None
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (
         None,
         "",
         ":memory:",
     ):
-        Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        folder = Path(parsed.database).expanduser().parent
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(
+                f"Cannot create the folder {folder} for the label database: "
+                f"{exc.strerror}. Set PUSHGEN_DATA_DIR or PUSHGEN_DATABASE_URL to a "
+                "writable place."
+            ) from None
     try:
         engine = create_engine(url)
     except Exception as exc:  # a driver that is not installed, for one
         raise StoreError(
-            f"Cannot open the label database '{url}': {exc}. Check "
+            f"Cannot open the label database {safe_url(url)}: {exc}. Check "
             "PUSHGEN_DATABASE_URL and that its driver is installed."
         ) from None
     if parsed.get_backend_name() == "sqlite":
@@ -241,12 +273,44 @@ class LabelStore:
         self.url = url
         self.engine = create_store_engine(url)
         try:
-            Base.metadata.create_all(self.engine)
+            self._check_schema()  # before adding anything to a foreign database
         except DatabaseError as exc:
-            raise StoreError(
-                f"Cannot create the label tables in '{url}': {exc.orig}. Check that "
-                "the file is writable and is a PushGen database."
-            ) from None
+            raise self._error("open", exc) from None
+        for attempt in range(3):
+            try:
+                Base.metadata.create_all(self.engine)
+                break
+            except OperationalError as exc:
+                # Two processes creating a new database at once: the other one won
+                if "already exists" in str(exc.orig) and attempt < 2:
+                    continue
+                raise self._error("create the label tables in", exc) from None
+            except DatabaseError as exc:
+                raise self._error("create the label tables in", exc) from None
+        self._check_schema()
+
+    def _error(self, action: str, exc: SQLAlchemyError) -> StoreError:
+        reason = getattr(exc, "orig", None) or exc
+        return StoreError(
+            f"Cannot {action} {safe_url(self.url)}: {reason}. Check that the file is "
+            "writable and is a PushGen database."
+        )
+
+    def _check_schema(self) -> None:
+        """Refuse a database whose tables lack columns this version needs."""
+        inspector = inspect(self.engine)
+        for table in Base.metadata.sorted_tables:
+            if not inspector.has_table(table.name):
+                continue
+            present = {column["name"] for column in inspector.get_columns(table.name)}
+            missing = sorted(set(table.columns.keys()) - present)
+            if missing:
+                raise StoreError(
+                    f"The table '{table.name}' in {safe_url(self.url)} lacks the "
+                    f"column(s) {', '.join(missing)}: it was made by another program "
+                    "or an older version. Point PUSHGEN_DATABASE_URL at a new file, "
+                    "or add the columns."
+                )
 
     def record(self, label: LabelInput) -> tuple[Label, bool]:
         """Store a decision; returns the label and whether it was new.
@@ -254,9 +318,16 @@ class LabelStore:
         The same decision again is a no-op; a different one from the same reviewer
         updates the label. Every change is appended to ``label_events``.
         """
+        label = replace(label, reviewer=label.reviewer.strip())
         validate_label(label)
         values = asdict(label)
         values["reject_reasons"] = json.dumps(list(label.reject_reasons))
+        try:
+            return self._record(label, values)
+        except SQLAlchemyError as exc:
+            raise self._error("store the label in", exc) from None
+
+    def _record(self, label: LabelInput, values: dict) -> tuple[Label, bool]:
         for attempt in range(2):
             with Session(self.engine) as session:
                 existing = session.scalars(
@@ -328,9 +399,12 @@ class LabelStore:
         for column, value in filters.items():
             if value:
                 query = query.where(column == value)
-        with Session(self.engine, expire_on_commit=False) as session:
-            rows = list(session.scalars(query))
-            session.expunge_all()
+        try:
+            with Session(self.engine, expire_on_commit=False) as session:
+                rows = list(session.scalars(query))
+                session.expunge_all()
+        except SQLAlchemyError as exc:
+            raise self._error("read labels from", exc) from None
         return rows
 
     def events(self, label_id: int) -> list[LabelEvent]:
@@ -353,13 +427,30 @@ class LabelStore:
         }
 
 
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _spreadsheet_safe(value):
+    """Text a spreadsheet would run as a formula gets a leading apostrophe."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
 def labels_to_csv(labels: Iterable[Label]) -> str:
-    """CSV text of labels, one row each, with ``EXPORT_COLUMNS`` as header."""
+    """CSV text of labels, one row each, with ``EXPORT_COLUMNS`` as header.
+
+    Texts starting with = + - @ are prefixed with an apostrophe so that opening the
+    file in a spreadsheet never runs them as formulas.
+    """
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=EXPORT_COLUMNS)
     writer.writeheader()
     for label in labels:
-        row = {column: getattr(label, column) for column in EXPORT_COLUMNS}
+        row = {
+            column: _spreadsheet_safe(getattr(label, column))
+            for column in EXPORT_COLUMNS
+        }
         row["reject_reasons"] = ";".join(label.reject_reason_list)
         writer.writerow(row)
     return buffer.getvalue()

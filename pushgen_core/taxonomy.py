@@ -83,6 +83,32 @@ def _read_toml(path: Path, what: str, env_name: str) -> dict:
         ) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"The {what} file {path} is not valid TOML: {exc}.") from None
+    except UnicodeDecodeError:
+        raise ConfigError(
+            f"The {what} file {path} is not UTF-8 text; save it as UTF-8."
+        ) from None
+    except OSError as exc:
+        raise ConfigError(
+            f"Cannot read the {what} file {path}: {exc.strerror}. Fix the path in "
+            f"{env_name}."
+        ) from None
+
+
+def _tables(raw: dict, key: str, path: Path) -> dict[str, dict]:
+    """``raw[key]`` as a mapping of id to table; anything else is a ConfigError."""
+    tables = raw.get(key, {})
+    if not isinstance(tables, dict):
+        raise ConfigError(
+            f"{path}: '{key}' must be a set of [{key}.<id>] tables, got "
+            f"{type(tables).__name__}."
+        )
+    for table_id, entry in tables.items():
+        if not isinstance(entry, dict):
+            raise ConfigError(
+                f"{path}: '{key}.{table_id}' must be a table with keys such as "
+                f"name = ..., got {type(entry).__name__}."
+            )
+    return tables
 
 
 def _required_text(entry: dict, key: str, where: str, path: Path) -> str:
@@ -96,7 +122,7 @@ def load_taxonomy(path: Path) -> Taxonomy:
     """Read and validate a taxonomy file; errors name the table and key at fault."""
     raw = _read_toml(path, "taxonomy", "PUSHGEN_TAXONOMY")
     categories: dict[str, Category] = {}
-    for category_id, entry in raw.get("categories", {}).items():
+    for category_id, entry in _tables(raw, "categories", path).items():
         where = f"categories.{category_id}"
         categories[category_id] = Category(
             id=category_id,
@@ -104,10 +130,13 @@ def load_taxonomy(path: Path) -> Taxonomy:
             instruction=_required_text(entry, "instruction", where, path),
         )
     styles: dict[str, Style] = {}
-    for style_id, entry in raw.get("styles", {}).items():
+    for style_id, entry in _tables(raw, "styles", path).items():
         where = f"styles.{style_id}"
         examples = []
-        for index, example in enumerate(entry.get("examples", []), start=1):
+        raw_examples = entry.get("examples", [])
+        if not isinstance(raw_examples, list):
+            raise ConfigError(f"{path}: [{where}] 'examples' must be a list.")
+        for index, example in enumerate(raw_examples, start=1):
             if not isinstance(example, dict) or not str(example.get("title", "")):
                 raise ConfigError(
                     f"{path}: [{where}] example {index} needs a 'title' "
@@ -134,7 +163,7 @@ def load_channels(path: Path) -> dict[str, ChannelProfile]:
     """Read and validate channel profiles; every limit must be a positive integer."""
     raw = _read_toml(path, "channels", "PUSHGEN_CHANNELS")
     channels: dict[str, ChannelProfile] = {}
-    for channel_id, entry in raw.get("channels", {}).items():
+    for channel_id, entry in _tables(raw, "channels", path).items():
         limits = {}
         for key in ("title_max", "body_max", "payload_bytes"):
             value = entry.get(key)
@@ -163,5 +192,21 @@ def load_banned_terms(path: Path) -> tuple[str, ...]:
             f"The banned terms file {path} does not exist. Fix the path in "
             "PUSHGEN_BANNED_TERMS or unset it to use the built-in list."
         ) from None
+    except UnicodeDecodeError:
+        raise ConfigError(
+            f"The banned terms file {path} is not UTF-8 text; save it as UTF-8."
+        ) from None
+    except OSError as exc:
+        raise ConfigError(
+            f"Cannot read the banned terms file {path}: {exc.strerror}. Fix the path "
+            "in PUSHGEN_BANNED_TERMS."
+        ) from None
     terms = [line.strip() for line in lines]
-    return tuple(term for term in terms if term and not term.startswith("#"))
+    terms = tuple(term for term in terms if term and not term.startswith("#"))
+    if not terms:
+        logger.warning(
+            "The banned terms file %s lists no terms, so no candidate is filtered "
+            "for wording. Add terms, one per line, to filter them.",
+            path,
+        )
+    return terms

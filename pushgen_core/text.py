@@ -44,3 +44,32 @@ def reward_text(title: str, body: str) -> str:
     if title and body:
         return f"{title}\n{body}"
     return title or body
+
+
+# Letters from other scripts that look like Latin ones (a subset of Unicode's
+# confusables, UTS #39: the Cyrillic and Greek lowercase lookalikes seen in spam)
+_LOOKALIKES = str.maketrans(
+    {
+        "а": "a", "в": "b", "е": "e", "к": "k", "м": "m", "н": "h", "о": "o",
+        "р": "p", "с": "c", "т": "t", "у": "y", "х": "x", "і": "i", "ј": "j",
+        "ѕ": "s", "ԁ": "d", "ɡ": "g", "ο": "o", "α": "a", "ν": "v", "ι": "i",
+        "κ": "k", "ρ": "p", "τ": "t", "υ": "u", "χ": "x", "‘": "'", "’": "'",
+        "ʼ": "'", "`": "'", "´": "'",
+    }
+)  # fmt: skip
+
+
+def strip_invisible(text: str) -> str:
+    """``text`` without format characters (zero-width spaces, joiners, soft hyphens,
+    bidi controls), keeping the joiners and tags that emoji sequences are made of."""
+    return "".join(
+        ch
+        for ch in text
+        if unicodedata.category(ch) != "Cf" or ch == "\u200d" or "\U000e0020" <= ch
+    )
+
+
+def skeleton(text: str) -> str:
+    """The normalised text with invisible characters removed and lookalike letters
+    mapped to Latin: the form banned terms are matched against."""
+    return normalize(strip_invisible(text).replace("\u200d", "")).translate(_LOOKALIKES)

@@ -155,3 +155,84 @@ def test_quotes_newlines_and_extra_fields(pipeline, tmp_path):
     assert [(e.row, e.message.split(";")[0]) for e in report.errors] == [
         (4, "1 more field(s) than the header")
     ]
+
+
+def test_out_equal_to_items_is_refused_and_items_kept(pipeline, tmp_path):
+    items = write_items(tmp_path / "items.csv", [("x1", "A dog.", "news", "curiosity")])
+    before = items.read_text()
+    with pytest.raises(InputError, match="is the items file itself"):
+        run_batch(pipeline, items, items, OPTIONS)
+    assert items.read_text() == before
+
+
+def test_a_crashing_row_does_not_stop_the_rest(catalog, tmp_path):
+    from pushgen_core.pipeline import Pipeline
+    from tests.conftest import DISTINCT_COMPLETIONS, FakeGenerator, FakeScorer
+
+    class FlakyGenerator(FakeGenerator):
+        def generate(self, messages, **kwargs):
+            if "EXPLODE" in messages[1]["content"]:
+                raise RuntimeError("CUDA out of memory")
+            return super().generate(messages, **kwargs)
+
+    pipeline = Pipeline(FlakyGenerator(DISTINCT_COMPLETIONS), FakeScorer(), catalog)
+    items = write_items(
+        tmp_path / "items.csv",
+        [
+            ("a", "Fine.", "news", "curiosity"),
+            ("b", "EXPLODE", "news", "curiosity"),
+            ("c", "Also fine.", "news", "curiosity"),
+        ],
+    )
+    report = run_batch(pipeline, items, tmp_path / "out.jsonl", OPTIONS)
+    assert report.items_done == 2
+    assert [(e.row, e.message) for e in report.errors] == [
+        (3, "generation failed: RuntimeError: CUDA out of memory")
+    ]
+
+
+def test_non_utf8_bytes_fail_only_their_row(pipeline, tmp_path):
+    path = tmp_path / "items.csv"
+    path.write_bytes(
+        b"item_id,description,category,style\n"
+        b"a,Caf\xe9 opens,food,question\n"
+        b"b,A bakery opens,food,question\n"
+    )
+    report = run_batch(pipeline, path, tmp_path / "out.jsonl", OPTIONS)
+    assert report.items_done == 1
+    assert [(e.row, e.message.split(";")[0]) for e in report.errors] == [
+        (2, "bytes that are not UTF-8 in description")
+    ]
+
+
+def test_unterminated_quote_is_reported_where_it_starts(pipeline, tmp_path):
+    path = tmp_path / "items.csv"
+    path.write_text(
+        "item_id,description,category,style\n"
+        "a0,fine,news,curiosity\n"
+        'a1,"unterminated,news,curiosity\n'
+        "a2,ok,news,curiosity\n"
+    )
+    report = run_batch(pipeline, path, tmp_path / "out.jsonl", OPTIONS)
+    assert report.items_done == 1
+    assert report.errors[0].row == 3
+    assert "never closed" in report.errors[0].message
+
+
+def test_cli_checks_options_before_loading_models(tmp_path, monkeypatch, capsys):
+    def must_not_load(settings):
+        raise AssertionError("the model was loaded before the options were checked")
+
+    monkeypatch.setattr("pushgen_core.services.build_pipeline", must_not_load)
+    items = write_items(tmp_path / "items.csv", [("x1", "A dog.", "news", "curiosity")])
+    for extra, message in [
+        (["--out", str(tmp_path / "o.txt")], "must end in .jsonl or .csv"),
+        (["--out", str(tmp_path / "o.jsonl"), "--channel", "fax"], "Unknown channel"),
+        (
+            ["--out", str(tmp_path / "o.jsonl"), "--category", "weather"],
+            "Unknown category",
+        ),
+        (["--out", str(items)], "is the items file itself"),
+    ]:
+        assert main(["generate", "--items", str(items), *extra]) == 2
+        assert message in capsys.readouterr().err

@@ -70,7 +70,8 @@ def test_degenerate_candidate_is_filtered():
 
 def test_banned_terms_whole_words_case_insensitive_and_cjk():
     assert find_banned("CLICK HERE now", BANNED) == "click here"
-    assert find_banned("Clickhere", BANNED) is None
+    assert find_banned("Clickhere", BANNED) == "click here"
+    assert find_banned("Clicks here", BANNED) is None
     assert find_banned("今天免费送", BANNED) == "免费"
     assert reason("Free", "Click here!") == "banned term 'click here'"
 
@@ -158,3 +159,48 @@ def test_body_that_repeats_the_title_is_filtered():
     assert check_text(title, title, wide, ()) == "body repeats the title"
     assert check_text(title, title + " and more", wide, ()) == "body repeats the title"
     assert check_text(title, "A festival in Osaka.", wide, ()) == ""
+    assert check_text("Hero", "A hero dog swam out.", wide, ()) == ""
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "click\u200bhere",
+        "click\u2060here",
+        "click\ufeffhere",
+        "cli\u00adck here",
+        "ＣＬＩＣＫ ＨＥＲＥ",
+        "clіck here",  # Cyrillic i
+        "сlick hеre",  # Cyrillic s and e
+    ],
+)
+def test_banned_terms_see_through_disguises(text):
+    assert find_banned(text, BANNED) == "click here"
+
+
+def test_banned_apostrophes_and_spaces_are_optional():
+    terms = ("you won't believe", "100% free")
+    assert find_banned("You won’t believe it", terms) == "you won't believe"
+    assert find_banned("you wont believe", terms) == "you won't believe"
+    assert find_banned("100%free", terms) == "100% free"
+
+
+@pytest.mark.parametrize(
+    ("title", "body", "expected"),
+    [
+        ("\u3164", "\u3164\u3164", "empty"),
+        ("\u200b\u200b", "Body", "no title"),
+        ("Title\x00", "Body", "control characters"),
+        ("Title", "evil\u202etxt.exe", "control characters"),
+        ("Title\x1b[31m", "Body", "control characters"),
+    ],
+)
+def test_invisible_and_control_characters(title, body, expected):
+    assert check_text(title, body, ChannelProfile("a", "A", 65, 240, 600), ()) == (
+        expected
+    )
+
+
+def test_emoji_sequences_are_not_invisible():
+    wide = ChannelProfile("a", "A", 65, 240, 600)
+    assert check_text("Family day " + FAMILY, "Flags: 🏴󠁧󠁢󠁳󠁣󠁴󠁿 and ❤️", wide, ()) == ""

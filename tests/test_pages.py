@@ -129,3 +129,33 @@ def test_labels_page_empty_then_lists_and_filters(fakes, settings):
     assert at.metric[0].value == "2"
     at.selectbox[0].set_value("rejected").run()
     assert at.metric[0].value == "0"
+
+
+@pytest.mark.parametrize(
+    ("title", "message"),
+    [
+        ("", "The edited text fails a check (no title)"),
+        ("Click here now", "banned term 'click here'"),
+        ("x" * 80, "title too long (80/65 characters)"),
+    ],
+)
+def test_bad_edit_shows_why_and_stores_nothing(fakes, settings, title, message):
+    at = AppTest.from_file(str(REPO / "pages/1_generate.py"), default_timeout=60)
+    at.session_state["reviewer"] = "alex"
+    at = generate(at.run())
+    candidate = at.session_state["generation_result"].ranked[0]
+    at.text_input(key=f"title-{candidate.candidate_id}").input(title)
+    at.button(key=f"edit-{candidate.candidate_id}").click().run()
+    assert not at.exception
+    assert message in at.error[0].value
+    assert LabelStore(settings.resolved_database_url).list_labels() == []
+
+
+def test_switching_channel_keeps_the_limits_it_was_checked_against(fakes):
+    at = AppTest.from_file(str(REPO / "pages/1_generate.py"), default_timeout=60)
+    at = generate(at.run())
+    at.session_state["channel"] = "ios"
+    at.run()
+    assert not at.exception
+    assert "checked against the android limits" in at.info[0].value
+    assert "/65 · " in at.caption[2].value

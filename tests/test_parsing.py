@@ -1,3 +1,5 @@
+import time
+
 import pytest
 
 from pushgen_core.parsing import parse_candidate
@@ -67,3 +69,14 @@ def test_parse_candidate(raw, expected):
 @pytest.mark.parametrize("raw", ["", "   \n  ", "<|im_end|>", None])
 def test_nothing_usable_gives_empty_texts(raw):
     assert parse_candidate(raw) == ("", "")
+
+
+def test_turn_start_marker_is_stripped_not_split_on():
+    assert parse_candidate("<|im_start|>assistant\nTitle: A\nBody: B") == ("A", "B")
+
+
+@pytest.mark.parametrize("line", [" " * 10_000 + "x", "*" * 5000 + ":", "1." * 3000])
+def test_pathological_lines_parse_quickly(line):
+    start = time.perf_counter()
+    parse_candidate(line + "\nTitle: A\nBody: B")
+    assert time.perf_counter() - start < 0.5

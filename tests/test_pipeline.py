@@ -49,7 +49,7 @@ def test_filtered_candidates_keep_their_reason(catalog):
             "Title: " + "Very long title " * 10 + "\nBody: ok",
             "Nothing useful",
             "",
-            "Title: Click here\nBody: Click here to win.",
+            "Title: Win big\nBody: Click here to win.",
         ]
     )
     result = Pipeline(generator, FakeScorer(), catalog).run(

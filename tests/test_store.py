@@ -160,3 +160,62 @@ def test_database_that_is_not_sqlite_is_reported(tmp_path):
     with pytest.raises(StoreError, match="is a PushGen database"):
         LabelStore(f"sqlite:///{path}")
     assert path.read_text().startswith("this is not a database")
+
+
+def test_reviewer_name_is_stripped(fresh_store):
+    fresh_store.record(make_label(reviewer=" alex "))
+    fresh_store.record(make_label(reviewer="alex"))
+    assert [label.reviewer for label in fresh_store.list_labels()] == ["alex"]
+
+
+def test_database_of_another_schema_is_refused(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "labels.db"
+    with sqlite3.connect(path) as connection:
+        connection.execute("CREATE TABLE labels (id INTEGER PRIMARY KEY, title TEXT)")
+        connection.execute("INSERT INTO labels (title) VALUES ('keep me')")
+    with pytest.raises(StoreError, match="lacks the column\\(s\\) body, brief_id"):
+        LabelStore(f"sqlite:///{path}")
+    with sqlite3.connect(path) as connection:
+        assert connection.execute("SELECT title FROM labels").fetchall() == [
+            ("keep me",)
+        ]
+
+
+def test_unwritable_folder_says_where_to_point(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(StoreError, match="Cannot create the folder .*PUSHGEN_DATA_DIR"):
+        LabelStore(f"sqlite:///{blocker}/sub/labels.db")
+
+
+def test_passwords_never_appear_in_messages():
+    with pytest.raises(StoreError) as raised:
+        LabelStore("postgresql+nodriver://bob:s3cret@127.0.0.1:1/db")
+    assert "s3cret" not in str(raised.value)
+    assert "***" in str(raised.value)
+
+
+def test_csv_export_defuses_spreadsheet_formulas(fresh_store):
+    fresh_store.record(make_label(title='=HYPERLINK("x")', body="+1 then @me"))
+    [row] = list(csv.DictReader(io.StringIO(labels_to_csv(fresh_store.list_labels()))))
+    assert (row["title"], row["body"]) == ('\'=HYPERLINK("x")', "'+1 then @me")
+
+
+def test_lone_surrogate_is_refused_with_a_message(fresh_store):
+    with pytest.raises(InputError, match="not valid Unicode text"):
+        fresh_store.record(make_label(title="bad \udc80 text"))
+
+
+def test_foreign_database_gets_no_new_tables(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "other.db"
+    with sqlite3.connect(path) as connection:
+        connection.execute("CREATE TABLE labels (id INTEGER PRIMARY KEY)")
+    with pytest.raises(StoreError):
+        LabelStore(f"sqlite:///{path}")
+    with sqlite3.connect(path) as connection:
+        tables = connection.execute("SELECT name FROM sqlite_master").fetchall()
+    assert tables == [("labels",)]

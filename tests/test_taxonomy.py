@@ -78,3 +78,49 @@ def test_banned_terms_skip_comments_and_blanks(tmp_path):
     path = tmp_path / "banned.txt"
     path.write_text("# comment\n\nclick here\n  免费  \n")
     assert load_banned_terms(path) == ("click here", "免费")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("categories = 5\n", "'categories' must be a set of"),
+        ('[categories]\nnews = "flat"\n', "'categories.news' must be a table"),
+        (
+            '[categories.news]\nname = "N"\ninstruction = "I"\n[styles.q]\nname = "Q"\n'
+            'instruction = "I"\nexamples = "not a list"\n',
+            "'examples' must be a list",
+        ),
+    ],
+)
+def test_wrong_shapes_name_the_key(tmp_path, text, message):
+    path = tmp_path / "taxonomy.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=message):
+        load_taxonomy(path)
+
+
+def test_channels_as_a_list_is_refused(tmp_path):
+    path = tmp_path / "channels.toml"
+    path.write_text("channels = [1, 2]\n")
+    with pytest.raises(ConfigError, match="'channels' must be a set of"):
+        load_channels(path)
+
+
+def test_binary_files_and_folders_are_config_errors(tmp_path):
+    binary = tmp_path / "binary.toml"
+    binary.write_bytes(b"\xff\xfe\x00garbage")
+    with pytest.raises(ConfigError, match="not UTF-8 text|not valid TOML"):
+        load_taxonomy(binary)
+    with pytest.raises(ConfigError, match="Cannot read the channels file"):
+        load_channels(tmp_path)
+    latin = tmp_path / "banned.txt"
+    latin.write_bytes(b"caf\xe9\n")
+    with pytest.raises(ConfigError, match="not UTF-8 text"):
+        load_banned_terms(latin)
+
+
+def test_empty_banned_list_warns(tmp_path, caplog):
+    path = tmp_path / "banned.txt"
+    path.write_text("# nothing\n")
+    assert load_banned_terms(path) == ()
+    assert "lists no terms" in caplog.text

@@ -145,7 +145,8 @@ for row in rows:
         shown_title = label.title if label else candidate.title
         shown_body = label.body if label else candidate.body
         with column.container(border=True):
-            status = f" · :green[**{label.decision}**]" if label else ""
+            color = "red" if label and label.decision == "rejected" else "green"
+            status = f" · :{color}[**{label.decision}**]" if label else ""
             st.markdown(
                 f"**#{candidate.rank}** · {taxonomy.styles[candidate.style].name} · "
                 f"score **{candidate.score:.3f}**{status}"

@@ -62,7 +62,9 @@ shown = [
     "reviewer",
     "item_id",
 ]
-st.dataframe(frame[shown] if not frame.empty else frame, width="stretch")
+st.dataframe(
+    frame[shown] if not frame.empty else frame, width="stretch", hide_index=True
+)
 
 # Export
 st.download_button(

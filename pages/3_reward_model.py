@@ -194,10 +194,23 @@ with tab_train:
     label_weight = right.number_input("Weight of label pairs", 0.0, 50.0, 1.0, 0.5)
     encoder = left.selectbox("Encoder", [MINILM, SMOLLM2])
     promote = right.checkbox("Make it active when done")
-    head_only = right.checkbox(
-        "Head only (seconds once embeddings are cached; fine-tuning MiniLM's top "
-        "layers takes minutes but ranks better)"
+    mode = st.radio(
+        "How",
+        [
+            "Refresh the head of the active version",
+            "Fine-tune MiniLM's top layers",
+            "Head only on frozen embeddings",
+        ],
+        captions=[
+            "Seconds once its features are cached (the first run encodes every "
+            "text, about half a minute); keeps the active version's encoder.",
+            "Minutes on a laptop CPU; ranks best.",
+            "Seconds once embeddings are cached; ranks worse.",
+        ],
+        help="The encoder choice applies to the last two.",
     )
+    refresh = mode.startswith("Refresh")
+    head_only = mode.startswith("Head only")
     if st.button("Train a new version", type="primary"):
         bar = st.progress(0.0, "Starting")
         try:
@@ -208,6 +221,7 @@ with tab_train:
                 encoder=encoder,
                 promote=promote,
                 head_only=head_only,
+                refresh=refresh,
                 on_progress=lambda fraction, message: bar.progress(fraction, message),
             )
         except PushGenError as exc:

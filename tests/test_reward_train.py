@@ -231,3 +231,68 @@ def test_fine_tuning_top_layers_learns_and_round_trips(tmp_path, tiny_bert):
     assert loaded.score(texts)[0] > loaded.score(texts)[1]
     embeddings = loaded.embed(texts)
     np.testing.assert_allclose(np.linalg.norm(embeddings, axis=1), 1.0, atol=1e-5)
+
+
+def test_refresh_keeps_the_tuned_encoder_and_caches_its_features(tmp_path, tiny_bert):
+    from dataclasses import replace
+
+    from pushgen_core.reward.train import TrainingDataError
+
+    config = TrainConfig(
+        encoder="tiny-bert",
+        layers=(3,),
+        finetune_layers=1,
+        finetune_epochs=4,
+        finetune_learning_rate=1e-3,
+        learning_curve=(),
+    )
+    base = train_reward_model(planted_pairs(), tmp_path, config, "v-base").model
+    calls = []
+    original = base._encode_missing
+
+    def counting(texts):
+        calls.append(len(texts))
+        return original(texts)
+
+    base._encode_missing = counting
+    first = train_reward_model(
+        planted_pairs(seed=1), tmp_path / "cache", config, "v-refresh", base=base
+    )
+    assert first.report.headline()["all"]["accuracy"] > 0.8
+    assert first.model.tuned_k == 1 and first.model.meta["refreshed_from"] == "v-base"
+    assert all(
+        np.array_equal(first.model.tuned_state[k], base.tuned_state[k])
+        for k in base.tuned_state
+    )
+    encoded_once = sum(calls)
+    assert encoded_once > 0
+    train_reward_model(
+        planted_pairs(seed=1), tmp_path / "cache", config, "v-again", base=base
+    )
+    assert sum(calls) == encoded_once  # every feature came from the disk cache
+
+    with pytest.raises(TrainingDataError, match="trained on another split"):
+        train_reward_model(
+            planted_pairs(seed=1),
+            tmp_path / "cache",
+            replace(config, split_seed=7),
+            "v-x",
+            base=base,
+        )
+    head_only = train_reward_model(
+        planted_pairs(), tmp_path, replace(config, finetune_layers=0), "v-head"
+    ).model
+    with pytest.raises(TrainingDataError, match="has no fine-tuned encoder"):
+        train_reward_model(planted_pairs(), tmp_path, config, "v-y", base=head_only)
+
+
+def test_cache_finds_digests_that_end_in_a_zero_byte(tmp_path, monkeypatch):
+    import pushgen_core.reward.embedding_cache as embedding_cache
+
+    monkeypatch.setattr(
+        embedding_cache, "_digest", lambda text: text.encode().ljust(20, b"\0")
+    )
+    encoder = CountingEncoder()
+    embedding_cache.EmbeddingCache(tmp_path, encoder).get(["ab", "cd"])
+    embedding_cache.EmbeddingCache(tmp_path, encoder).get(["ab", "cd"])
+    assert encoder.encoded == 2

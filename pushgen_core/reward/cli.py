@@ -123,6 +123,7 @@ def _train(args: argparse.Namespace) -> int:
         prior=args.prior,
         promote=args.promote,
         head_only=args.head_only,
+        refresh=args.refresh,
         on_progress=TextProgress(),
         log=_say,
     )
@@ -253,6 +254,12 @@ def add_reward_commands(subparsers) -> None:
         action="store_true",
         help="keep the encoder frozen and fit only a linear head on cached embeddings "
         "and surface features (seconds once cached; less accurate)",
+    )
+    train.add_argument(
+        "--refresh",
+        action="store_true",
+        help="keep the active version's fine-tuned encoder, fit a new head on its "
+        "cached features (seconds after the first run)",
     )
     train.add_argument(
         "--version", default=None, help="version name (default v<n>-<time>)"

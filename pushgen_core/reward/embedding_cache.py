@@ -54,7 +54,8 @@ class EmbeddingCache:
             slot = len(self._shards)
             self._shards.append(vectors)
             for row, digest in enumerate(digests):
-                self._index[bytes(digest)] = (slot, row)
+                # numpy's fixed-width bytes drop trailing NULs: pad the digest back
+                self._index[bytes(digest).ljust(20, b"\0")] = (slot, row)
         return self._index
 
     def __len__(self) -> int:

@@ -116,10 +116,15 @@ def train_and_save(
     promote: bool = False,
     config: TrainConfig | None = None,
     head_only: bool = False,
+    refresh: bool = False,
     on_progress: ProgressCallback | None = None,
     log: Callable[[str], None] = logger.info,
 ) -> tuple[TrainResult, Path]:
-    """Train a version on the stored imports (or ``ab_file``) and labels, save it."""
+    """Train a version on the stored imports (or ``ab_file``) and labels, save it.
+
+    ``refresh`` keeps the active version's fine-tuned encoder and fits a new head on
+    its cached features: seconds once the texts are cached.
+    """
     config = config or TrainConfig()
     config = replace(config, ab_weight=ab_weight, label_weight=label_weight)
     if encoder:
@@ -145,8 +150,22 @@ def train_and_save(
         version = version or f"prior-{datetime.now(UTC):%Y-%m-%d}"
     else:
         version = version or next_version_name(settings)
+    base = None
+    if refresh:
+        if prior:
+            raise TrainingDataError("--refresh and --prior cannot be combined.")
+        base, warning = load_active_reward_model(settings)
+        if warning:
+            raise TrainingDataError(f"Cannot refresh: {warning}")
+        log(f"Refreshing the head of {base.version} (its encoder stays as it is)")
     result = train_reward_model(
-        pairs, settings.embedding_cache_dir, config, version, on_progress, stats
+        pairs,
+        settings.embedding_cache_dir,
+        config,
+        version,
+        on_progress,
+        stats,
+        base=base,
     )
     if prior:
         result.model.save(PRIOR_PATH)

@@ -9,7 +9,12 @@ either
   minutes on 2 cores for the Upworthy file; or
 - head only (``finetune_layers=0``): frozen pooled embeddings from the on-disk
   embedding cache plus surface features, and a linear (or MLP) BT head; seconds once
-  the texts are cached, which suits retraining after a few new labels.
+  the texts are cached; or
+- refresh (``base=`` a fine-tuned version): that version's tuned encoder is frozen
+  and a new linear head is fitted on its features, cached on disk by text and base
+  version. The first refresh encodes every text once (about half a minute for the
+  Upworthy file); after that, retraining on a few new labels takes seconds and keeps
+  the fine-tuned encoder's accuracy.
 
 Then evaluate on the held-out groups. A/B pairs are weighted by
 ``ab_weight * min(z, z_cap) / z_cap`` (a barely-different pair counts little), label
@@ -18,10 +23,11 @@ pairs by ``label_weight``.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 
 import numpy as np
@@ -29,7 +35,7 @@ import pandas as pd
 
 from pushgen_core.errors import PushGenError
 from pushgen_core.reward.embedding_cache import EmbeddingCache
-from pushgen_core.reward.encoders import DEFAULT_ENCODER, get_encoder
+from pushgen_core.reward.encoders import DEFAULT_ENCODER, Encoder, get_encoder
 from pushgen_core.reward.evaluate import (
     SPLIT_SEED,
     TEST_FRACTION,
@@ -183,6 +189,42 @@ def build_pairs(
     return pairs, stats
 
 
+class TunedBaseEncoder(Encoder):
+    """A fine-tuned version's encoder, frozen: features for a refreshed head."""
+
+    layers = (0,)
+
+    def __init__(self, base: RewardModel, batch_size: int = 512):
+        if not base.tuned_k:
+            raise TrainingDataError(
+                f"The reward model {base.version} has no fine-tuned encoder to "
+                "refresh; train a full version first (`reward train`)."
+            )
+        self.base = base
+        self.name = base.encoder
+        self.batch_size = batch_size
+        self.dim = int(base.mean.shape[0])
+        digest = hashlib.sha1()
+        for name in sorted(base.tuned_state):
+            digest.update(name.encode())
+            digest.update(np.ascontiguousarray(base.tuned_state[name]).tobytes())
+        self._key = f"{base.encoder}-tuned{base.tuned_k}-{digest.hexdigest()[:16]}"
+
+    @property
+    def key(self) -> str:
+        return self._key
+
+    def encode(self, texts, on_progress=None):
+        rows = []
+        for start in range(0, len(texts), self.batch_size):
+            chunk = texts[start : start + self.batch_size]
+            rows += [features for features, _ in self.base._encode_missing(chunk)]
+            if on_progress is not None:
+                done = min(start + self.batch_size, len(texts))
+                on_progress(done / len(texts), f"Encoded {done}/{len(texts)} texts")
+        return np.stack(rows)[:, None, :].astype(np.float32)  # (n, 1, d)
+
+
 def train_reward_model(
     pairs: list[Pair],
     cache_root,
@@ -190,8 +232,12 @@ def train_reward_model(
     version: str | None = None,
     on_progress: ProgressCallback | None = None,
     pair_stats: dict[str, PairStats] | None = None,
+    base: RewardModel | None = None,
 ) -> TrainResult:
-    """Fit on the training groups of ``pairs`` and evaluate on the held-out ones."""
+    """Fit on the training groups of ``pairs`` and evaluate on the held-out ones.
+
+    With ``base`` (a fine-tuned version), keep its encoder and fit a new head only.
+    """
     started = time.perf_counter()
     train, test = split_pairs(pairs, config.split_seed, config.test_fraction)
     if len(train) < 10 or len(test) < 2:
@@ -229,7 +275,34 @@ def train_reward_model(
             }
         )
 
-    if (
+    if base is not None:
+        if base.meta.get("config", {}).get("split_seed") != config.split_seed:
+            raise TrainingDataError(
+                f"The base version {base.version} was trained on another split, so "
+                "its held-out experiments would not be held out; train a full "
+                "version instead."
+            )
+        config = replace(
+            config,
+            encoder=base.encoder,
+            layers=base.layers,
+            use_surface=False,
+            finetune_layers=0,
+        )
+        model_parts, scores = _train_head(
+            texts,
+            train,
+            groups,
+            indices,
+            cache_root,
+            config,
+            on_progress,
+            curve_point,
+            encoder=TunedBaseEncoder(base),
+        )
+        model_parts.update(tuned_k=base.tuned_k, tuned_state=base.tuned_state)
+        config = replace(config, finetune_layers=base.tuned_k)
+    elif (
         config.finetune_layers
         and get_encoder(config.encoder, config.layers).finetunable
     ):
@@ -273,6 +346,8 @@ def train_reward_model(
         },
         "train_seconds": round(seconds, 1),
     }
+    if base is not None:
+        meta["refreshed_from"] = base.version
     model = RewardModel(version, config.encoder, meta=meta, **model_parts)
     if on_progress is not None:
         on_progress(1.0, f"Trained {version} in {seconds:.0f} s")
@@ -280,10 +355,18 @@ def train_reward_model(
 
 
 def _train_head(
-    texts, train, groups, indices, cache_root, config, on_progress, curve_point
+    texts,
+    train,
+    groups,
+    indices,
+    cache_root,
+    config,
+    on_progress,
+    curve_point,
+    encoder: Encoder | None = None,
 ):
     """Frozen encoder features (through the embedding cache) and a BT head."""
-    encoder = get_encoder(config.encoder, config.layers)
+    encoder = encoder or get_encoder(config.encoder, config.layers)
     cache = EmbeddingCache(cache_root, encoder)
     encoded = cache.get(texts, _stage(on_progress, 0.0, 0.5))
     raw = encoded.reshape(len(texts), -1)

@@ -159,3 +159,34 @@ def test_switching_channel_keeps_the_limits_it_was_checked_against(fakes):
     assert not at.exception
     assert "checked against the android limits" in at.info[0].value
     assert "/65 · " in at.caption[2].value
+
+
+def test_promoting_another_version_rescores_the_cards(settings, monkeypatch):
+    active = {"version": "v1"}
+    monkeypatch.setattr(
+        "pushgen_core.services.load_generator",
+        lambda s: FakeGenerator(DISTINCT_COMPLETIONS),
+    )
+    monkeypatch.setattr(
+        "pushgen_core.services.load_reward_model",
+        lambda s: (
+            FakeScorer(active["version"], 1 if active["version"] == "v1" else -1),
+            None,
+        ),
+    )
+    monkeypatch.setattr(
+        "pushgen_core.reward.registry.active_version_token",
+        lambda s: active["version"],
+    )
+    st.cache_resource.clear()
+    at = generate(AppTest.from_file(str(REPO / "pages/1_generate.py")).run())
+    before = [c.candidate_id for c in at.session_state["generation_result"].ranked]
+    active["version"] = "v2"  # promote
+    at.run()
+    st.cache_resource.clear()
+    assert not at.exception
+    after = at.session_state["generation_result"]
+    assert after.reward_version == "v2"
+    assert "Rescored with the active reward model, v2" in at.info[0].value
+    assert [c.candidate_id for c in after.ranked] != before
+    assert all("reward model v2" in c.value for c in at.caption[1:3])

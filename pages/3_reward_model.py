@@ -145,14 +145,14 @@ with tab_versions:
             registry.promote(PRIOR if chosen_is_prior else chosen)
         except PushGenError as exc:
             ui.stop_with_error(exc)
-        st.success(f"{chosen} is now the active reward model.")
+        st.toast(f"{chosen} is now the active reward model.")
         st.rerun()
     if right.button("Roll back"):
         try:
             previous = registry.rollback()
         except PushGenError as exc:
             ui.stop_with_error(exc)
-        st.success(f"{previous or 'The shipped prior'} is active again.")
+        st.toast(f"{previous or 'The shipped prior'} is active again.")
         st.rerun()
     if chosen:
         if chosen_is_prior:

@@ -20,6 +20,7 @@ from pushgen_core.text import (
     skeleton,
     strip_invisible,
     utf8_len,
+    words,
 )
 
 NEAR_DUPLICATE_SIMILARITY = 0.8
@@ -27,6 +28,7 @@ _GRAPHEME = regex.compile(r"\X")
 # Control characters and bidi overrides, which can hide or reorder text
 _CONTROL = regex.compile(r"[\p{Cc}\u202a-\u202e\u2066-\u2069]")
 _FILLERS = str.maketrans("", "", "\u3164\u115f\u1160\uffa0\u2800")
+_HASHTAG = regex.compile(r"(?<![\p{L}\p{N}&])#[\p{L}_][\p{L}\p{N}_]*")
 _PLACEHOLDER = regex.compile(r"\[[^\]]{0,40}\]|\{[^}]{0,40}\}|<[^>]{0,40}>")
 _REPEATED_RUN = regex.compile(r"(\X{1,8}?)\1{4,}")
 _REPEATED_WORD = regex.compile(
@@ -121,13 +123,22 @@ def has_placeholder(text: str) -> bool:
     return not any(ch.isalnum() for ch in text)
 
 
+def _word_ngrams(text: str, n: int = 4) -> set[tuple[str, ...]]:
+    tokens = words(text)
+    return {tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1)}
+
+
 def copies_example(title: str, body: str, examples: Sequence[str]) -> bool:
-    """True when the title or body repeats one of the prompt's example texts."""
+    """True when the title or body repeats one of the prompt's example texts, whole,
+    nearly, or by a run of four of its words ("She waited 40 years ...")."""
     title, body = normalize(title), normalize(body)
+    candidate_ngrams = _word_ngrams(title) | _word_ngrams(body)
     for example in examples:
         example = normalize(example)
         if not example:
             continue
+        if candidate_ngrams & _word_ngrams(example):
+            return True
         for part in (title, body):
             if example in part or (part and similarity(part, example) >= 0.7):
                 return True
@@ -167,6 +178,8 @@ def check_text(
         return "placeholder text"
     if copies_example(title, body, examples):
         return "copies a prompt example"
+    if _HASHTAG.search(title) or _HASHTAG.search(body):
+        return "hashtags"
     banned = find_banned(f"{title}\n{body}", banned_terms)
     if banned:
         return f"banned term '{banned}'"

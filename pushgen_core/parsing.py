@@ -31,6 +31,8 @@ _LABEL = re.compile(
 _TITLE_LABELS = {"title", "headline", "heading", "subject"}
 _QUOTES = "\"'“”‘’«»「」『』`"
 _BULLET = re.compile(r"^\s*(?:[-*•>]+|\d+[.)])\s+")
+# The last sentence end followed only by words without one: "Done. And then the"
+_LAST_SENTENCE_END = re.compile(r"[.!?。！？…][\"'”’)]*(?=\s+[^.!?。！？…]*$)")
 _SENTENCE_END = re.compile(r"(?<=[.!?。！？])\s+")
 
 
@@ -46,8 +48,22 @@ def _clean_line(line: str) -> str:
     return " ".join(line.split())
 
 
+def drop_cut_off_sentence(body: str) -> str:
+    """The body without a trailing unfinished sentence, when a finished one precedes
+    it: generation stops at a token limit, often mid-sentence."""
+    match = _LAST_SENTENCE_END.search(body)
+    if match and match.end() < len(body):
+        return body[: match.end()].rstrip()
+    return body
+
+
 def parse_candidate(raw: str) -> tuple[str, str]:
     """``(title, body)`` from one model completion; either may be empty."""
+    title, body = _parse(raw)
+    return title, drop_cut_off_sentence(body)
+
+
+def _parse(raw: str) -> tuple[str, str]:
     text = _TURN_START.sub("", raw or "", count=1)
     text = _END_OF_TURN.split(text, maxsplit=1)[0]
     text = _CHAT_ARTIFACT.sub("", text)

@@ -321,6 +321,12 @@ class Pipeline:
                 "Every candidate was filtered out. Shorten the item text, loosen the "
                 "channel limits or generate again."
             )
+        elif len(ranked) < options.min_ranked:
+            warnings.append(
+                f"Only {len(ranked)} of {len(candidates)} candidates passed the checks "
+                f"after {options.max_rounds} batches (see the filtered list). Generate "
+                "again, or add styles, for more."
+            )
         report(1.0, f"{len(ranked)} ranked, {len(filtered)} filtered")
         logger.info(
             "Brief %s: %d ranked, %d filtered", brief_id, len(ranked), len(filtered)

@@ -12,15 +12,19 @@ from __future__ import annotations
 import argparse
 import csv
 import html
+import os
 import re
 import sys
 from pathlib import Path
 
-DEFAULT_SOURCE = (
-    Path(__file__).resolve().parents[2]
-    / "shared"
-    / "data"
-    / "upworthy-archive-exploratory-dev.csv"
+DEFAULT_SOURCE = Path(
+    os.environ.get(
+        "PUSHGEN_AB_DATA",
+        Path(__file__).resolve().parents[2]
+        / "shared"
+        / "data"
+        / "upworthy-archive-exploratory-dev.csv",
+    )
 )
 TAG = re.compile(r"<[^>]+>")
 
@@ -35,7 +39,11 @@ def main() -> int:
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     if not args.source.exists():
-        print(f"error: {args.source} not found; pass --source", file=sys.stderr)
+        print(
+            f"error: {args.source} not found; pass --source FILE or set "
+            "PUSHGEN_AB_DATA to the Upworthy CSV",
+            file=sys.stderr,
+        )
         return 2
     csv.field_size_limit(sys.maxsize)
     seen, items = set(), []
@@ -49,6 +57,7 @@ def main() -> int:
             items.append((experiment, lede))
             if len(items) == args.count:
                 break
+    args.out.parent.mkdir(parents=True, exist_ok=True)
     with open(args.out, "w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["item_id", "description", "category", "style"])

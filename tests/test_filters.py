@@ -204,3 +204,33 @@ def test_invisible_and_control_characters(title, body, expected):
 def test_emoji_sequences_are_not_invisible():
     wide = ChannelProfile("a", "A", 65, 240, 600)
     assert check_text("Family day " + FAMILY, "Flags: 🏴󠁧󠁢󠁳󠁣󠁴󠁿 and ❤️", wide, ()) == ""
+
+
+def test_a_run_of_four_example_words_is_a_copy():
+    examples = (
+        "She waited 40 years for this call",
+        "How 23 kids raised money for their teacher's surgery.",
+    )
+    wide = ChannelProfile("a", "A", 65, 240, 600)
+    assert (
+        check_text(
+            "She waited 40 years for a class to make her proud",
+            "How 23 kids raised money for a student surgery",
+            wide,
+            (),
+            examples,
+        )
+        == "copies a prompt example"
+    )
+    assert (
+        check_text(
+            "She waited for the Grammys", "Her album won at last.", wide, (), examples
+        )
+        == ""
+    )
+
+
+def test_hashtags_are_filtered_but_numbers_are_not():
+    wide = ChannelProfile("a", "A", 65, 240, 600)
+    assert check_text("Big night", "#FuckingWithIt #30 Years", wide, ()) == "hashtags"
+    assert check_text("We're #1 again", "Top of the charts.", wide, ()) == ""

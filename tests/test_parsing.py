@@ -80,3 +80,21 @@ def test_pathological_lines_parse_quickly(line):
     start = time.perf_counter()
     parse_candidate(line + "\nTitle: A\nBody: B")
     assert time.perf_counter() - start < 0.5
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ("Max swam out. He then", "Max swam out."),
+        ("Is it true? The issue is not just the ocean, but", "Is it true?"),
+        ('She said "yes." And the', 'She said "yes."'),
+        (
+            "The issue is not just the ocean, but",
+            "The issue is not just the ocean, but",
+        ),
+        ("Tickets inside 🎟️", "Tickets inside 🎟️"),
+        ("Two sentences. Both finished.", "Two sentences. Both finished."),
+    ],
+)
+def test_cut_off_sentence_after_a_finished_one_is_dropped(body, expected):
+    assert parse_candidate(f"Title: T\nBody: {body}") == ("T", expected)

@@ -170,3 +170,16 @@ def test_rounds_stop_at_max_rounds(catalog):
     options = GenerationOptions(candidates_per_style=2, min_ranked=8, max_rounds=2)
     result = pipeline.run(Brief("An item.", "news", ("curiosity",)), options)
     assert len(generator.calls) == 2 and len(result.filtered) == 4
+    assert "Every candidate was filtered out" in result.warnings[0]
+
+
+def test_fewer_than_wanted_says_so(catalog):
+    generator = FakeGenerator(DISTINCT_COMPLETIONS[:3])
+    pipeline = Pipeline(generator, FakeScorer(), catalog)
+    options = GenerationOptions(candidates_per_style=3, min_ranked=8, max_rounds=2)
+    result = pipeline.run(Brief("An item.", "news", ("curiosity",)), options)
+    assert len(result.ranked) == 3
+    assert result.warnings == [
+        "Only 3 of 6 candidates passed the checks after 2 batches (see the filtered "
+        "list). Generate again, or add styles, for more."
+    ]

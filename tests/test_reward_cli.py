@@ -63,4 +63,4 @@ def test_errors_are_messages_with_exit_code_2(settings, tmp_path, capsys):
     assert main(["reward", "train", "--head-only"]) == 2
     assert "No training pairs" in capsys.readouterr().err
     assert main(["reward", "promote", "nope"]) == 2
-    assert "is missing" in capsys.readouterr().err
+    assert "no reward model version named 'nope'" in capsys.readouterr().err

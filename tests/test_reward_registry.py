@@ -149,3 +149,8 @@ def test_scoring_more_texts_than_the_memo_holds(monkeypatch):
     scores = model.score(texts)
     assert scores.shape == (5,) and scores[0] == scores[4]
     assert len(model._memo) == 2
+
+
+def test_promoting_an_unknown_version_lists_the_known_ones(settings):
+    with pytest.raises(RegistryError, match="no reward model version named 'nosuch'"):
+        Registry(settings.reward_dir).promote("nosuch")

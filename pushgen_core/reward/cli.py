@@ -110,6 +110,11 @@ def _train(args: argparse.Namespace) -> int:
     from pushgen_core.reward.service import train_and_save
 
     settings = Settings.from_env()
+    previous = None
+    if args.promote and not args.prior:
+        from pushgen_core.reward.registry import load_active_reward_model
+
+        previous, _warning = load_active_reward_model(settings)
     result, path = train_and_save(
         settings,
         ab_file=args.ab,
@@ -131,7 +136,24 @@ def _train(args: argparse.Namespace) -> int:
     _print_report(result.report, result.counts)
     if args.promote and not args.prior:
         _say(f"{result.model.version} is now the active reward model")
+        _warn_if_worse(result.model, previous)
     return 0
+
+
+def _warn_if_worse(model, previous) -> None:
+    """Say so when a promoted version ranks worse on held-out significant pairs."""
+
+    def accuracy(version_model):
+        held_out = version_model.metrics.get("held_out", {})
+        return held_out.get("significant", {}).get("accuracy")
+
+    new, old = accuracy(model), accuracy(previous) if previous else None
+    if new is not None and old is not None and new < old:
+        _say(
+            f"warning: {model.version} has {new:.3f} held-out accuracy on significant "
+            f"pairs, below {old:.3f} of {previous.version} that it replaced; undo "
+            "with `python -m pushgen_core reward rollback`"
+        )
 
 
 def _print_report(report, counts: dict | None = None) -> None:

@@ -122,6 +122,12 @@ class Registry:
 
     def promote(self, version: str) -> None:
         if version != PRIOR:
+            if not (self.versions_dir / version).is_dir():
+                known = [row["version"] for row in self.list_versions()]
+                raise RegistryError(
+                    f"There is no reward model version named {version!r}. Known: "
+                    f"{', '.join(known + [PRIOR])}."
+                )
             RewardModel.load(self.model_path(version))  # refuse a broken file
         state = self._read()
         if state["active"] == version:

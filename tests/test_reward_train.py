@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -178,6 +179,16 @@ def test_train_and_save_from_label_store(settings, fresh_store):
     assert result.model.meta["config"]["label_weight"] == 2.0
 
 
+TUNED_TINY = TrainConfig(
+    encoder="tiny-bert",
+    layers=(3,),
+    finetune_layers=1,
+    finetune_epochs=4,
+    finetune_learning_rate=1e-3,
+    learning_curve=(0.5,),
+)
+
+
 @pytest.fixture
 def tiny_bert(tmp_path, monkeypatch):
     """A 3-layer random BERT with a word-level vocabulary, registered as an encoder."""
@@ -210,15 +221,7 @@ def tiny_bert(tmp_path, monkeypatch):
 def test_fine_tuning_top_layers_learns_and_round_trips(tmp_path, tiny_bert):
     from pushgen_core.reward.model import RewardModel
 
-    config = TrainConfig(
-        encoder="tiny-bert",
-        layers=(3,),
-        finetune_layers=1,
-        finetune_epochs=4,
-        finetune_learning_rate=1e-3,
-        learning_curve=(0.5,),
-    )
-    result = train_reward_model(planted_pairs(), tmp_path, config, "v-tuned")
+    result = train_reward_model(planted_pairs(), tmp_path, TUNED_TINY, "v-tuned")
     assert result.report.headline()["all"]["accuracy"] > 0.8
     assert [p["fraction"] for p in result.learning_curve] == [0.5, 1.0]
     result.model.save(tmp_path / "tuned.npz")
@@ -234,18 +237,9 @@ def test_fine_tuning_top_layers_learns_and_round_trips(tmp_path, tiny_bert):
 
 
 def test_refresh_keeps_the_tuned_encoder_and_caches_its_features(tmp_path, tiny_bert):
-    from dataclasses import replace
-
     from pushgen_core.reward.train import TrainingDataError
 
-    config = TrainConfig(
-        encoder="tiny-bert",
-        layers=(3,),
-        finetune_layers=1,
-        finetune_epochs=4,
-        finetune_learning_rate=1e-3,
-        learning_curve=(),
-    )
+    config = replace(TUNED_TINY, learning_curve=())
     base = train_reward_model(planted_pairs(), tmp_path, config, "v-base").model
     calls = []
     original = base._encode_missing

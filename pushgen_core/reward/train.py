@@ -289,6 +289,15 @@ def train_reward_model(
             use_surface=False,
             finetune_layers=0,
         )
+    if (
+        config.finetune_layers
+        and get_encoder(config.encoder, config.layers).finetunable
+    ):
+        model_parts, scores = _train_tuned(
+            texts, train, indices, config, on_progress, curve_point
+        )
+    else:
+        encoder = TunedBaseEncoder(base) if base is not None else None
         model_parts, scores = _train_head(
             texts,
             train,
@@ -298,21 +307,11 @@ def train_reward_model(
             config,
             on_progress,
             curve_point,
-            encoder=TunedBaseEncoder(base),
+            encoder=encoder,
         )
-        model_parts.update(tuned_k=base.tuned_k, tuned_state=base.tuned_state)
-        config = replace(config, finetune_layers=base.tuned_k)
-    elif (
-        config.finetune_layers
-        and get_encoder(config.encoder, config.layers).finetunable
-    ):
-        model_parts, scores = _train_tuned(
-            texts, train, indices, config, on_progress, curve_point
-        )
-    else:
-        model_parts, scores = _train_head(
-            texts, train, groups, indices, cache_root, config, on_progress, curve_point
-        )
+        if base is not None:
+            model_parts.update(tuned_k=base.tuned_k, tuned_state=base.tuned_state)
+            config = replace(config, finetune_layers=base.tuned_k)
 
     # Held-out report
     if on_progress is not None:

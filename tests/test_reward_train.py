@@ -290,3 +290,27 @@ def test_cache_finds_digests_that_end_in_a_zero_byte(tmp_path, monkeypatch):
     embedding_cache.EmbeddingCache(tmp_path, encoder).get(["ab", "cd"])
     embedding_cache.EmbeddingCache(tmp_path, encoder).get(["ab", "cd"])
     assert encoder.encoded == 2
+
+
+def test_warm_start_head_gives_the_base_scores_under_a_new_standardisation():
+    from pushgen_core.reward.model import RewardModel
+    from pushgen_core.reward.train import _head_in
+
+    rng = np.random.default_rng(0)
+    dim = 6
+    base = RewardModel(
+        "base",
+        "x",
+        (0,),
+        False,
+        rng.normal(size=dim),
+        rng.uniform(0.5, 2, size=dim),
+        [[(rng.normal(size=(dim, 1)), rng.normal(size=1))]],
+    )
+    raw = rng.normal(size=(5, dim))
+    mean, scale = raw.mean(0), raw.std(0) + 0.1
+    weight, bias = _head_in(base, mean, scale)
+    base_scores = base.head((raw - base.mean) / base.scale)
+    np.testing.assert_allclose(
+        ((raw - mean) / scale) @ weight[:, 0] + bias[0], base_scores, rtol=1e-4
+    )

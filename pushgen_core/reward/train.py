@@ -313,7 +313,6 @@ def train_reward_model(
             texts, train, indices, config, on_progress, curve_point
         )
     else:
-        encoder = TunedBaseEncoder(base) if base is not None else None
         model_parts, scores = _train_head(
             texts,
             train,
@@ -323,7 +322,6 @@ def train_reward_model(
             config,
             on_progress,
             curve_point,
-            encoder=encoder,
             base=base,
         )
         if base is not None:
@@ -379,15 +377,17 @@ def _train_head(
     config,
     on_progress,
     curve_point,
-    encoder: Encoder | None = None,
     base: RewardModel | None = None,
 ):
     """Frozen encoder features (through the embedding cache) and a BT head.
 
-    With ``base``, the head starts from the base version's head, re-expressed for
-    this fit's standardisation, instead of from random weights.
+    With ``base``, the features are the base version's tuned encoder's, and the head
+    starts from the base's head, re-expressed for this fit's standardisation.
     """
-    encoder = encoder or get_encoder(config.encoder, config.layers)
+    if base is not None:
+        encoder = TunedBaseEncoder(base)
+    else:
+        encoder = get_encoder(config.encoder, config.layers)
     cache = EmbeddingCache(cache_root, encoder)
     encoded = cache.get(texts, _stage(on_progress, 0.0, 0.5))
     raw = encoded.reshape(len(texts), -1)
